@@ -7,7 +7,7 @@ StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
   if (out.is_discarded()) {
     // Re-parse with exceptions only to learn the byte offset; the common path stays exception-free.
     try {
-      (void)Json::parse(text.begin(), text.end());
+      [[maybe_unused]] Json probe = Json::parse(text.begin(), text.end());
     } catch (const Json::parse_error& e) {
       return InvalidArgumentError(std::string(source) + ": invalid JSON at byte " +
                                   std::to_string(e.byte) + ": " + e.what());
