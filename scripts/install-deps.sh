@@ -11,6 +11,8 @@ packages=(
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by tests and benchmarks
   openssh-server openssh-client nginx fcgiwrap curl wrk hyperfine prometheus
+  # openssl CLI: certs/generate.sh and its test
+  openssl
   # libFuzzer runtime for the fuzz targets
   libclang-rt-14-dev
 )

@@ -1,0 +1,276 @@
+#include "core/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace driftguard::core {
+namespace {
+
+std::string_view LevelName(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    default:
+      return "off";
+  }
+}
+
+void AppendTimestamp(std::string& out, std::chrono::system_clock::time_point time) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(time);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time - secs).count();
+  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(millis));
+  out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto in = [&](size_t k, unsigned char lo, unsigned char hi) {
+    return k < s.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  const unsigned char c = byte(i);
+  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = Utf8SequenceLength(s, i);
+      if (len == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+class LineFormatter final : public spdlog::formatter {
+ public:
+  explicit LineFormatter(LogFormat format) : format_(format) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string line =
+        FormatLogLine(format_, msg.time, msg.level,
+                      std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                      std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(line.data(), line.data() + line.size());
+  }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>(format_);
+  }
+
+ private:
+  const LogFormat format_;
+};
+
+// The one sink every logger holds. It forwards to the current output, which InitLogging may swap
+// at any time; the mutex orders a swap against in-flight messages.
+class SwitchableSink final : public spdlog::sinks::sink {
+ public:
+  explicit SwitchableSink(spdlog::sink_ptr output) : output_(std::move(output)) {}
+
+  void SetOutput(spdlog::sink_ptr output) {
+    std::lock_guard<std::mutex> lock(mu_);
+    output_->flush();
+    output_ = std::move(output);
+  }
+
+  void log(const spdlog::details::log_msg& msg) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    output_->log(msg);
+  }
+  void flush() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    output_->flush();
+  }
+  // The format is chosen only through InitLogging.
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
+
+ private:
+  std::mutex mu_;
+  spdlog::sink_ptr output_;
+};
+
+spdlog::sink_ptr MakeStderrSink(LogFormat format) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  sink->set_formatter(std::make_unique<LineFormatter>(format));
+  return sink;
+}
+
+struct LogState {
+  std::mutex mu;
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::shared_ptr<SwitchableSink> sink =
+      std::make_shared<SwitchableSink>(MakeStderrSink(LogFormat::kText));
+  std::map<std::string, std::shared_ptr<spdlog::logger>, std::less<>> loggers;
+};
+
+// Never destroyed, so loggers stay usable from static destructors and exiting threads.
+LogState& State() {
+  static LogState* state = new LogState();
+  return *state;
+}
+
+}  // namespace
+
+StatusOr<LogFormat> ParseLogFormat(std::string_view format) {
+  if (format == "text") return LogFormat::kText;
+  if (format == "json") return LogFormat::kJson;
+  return InvalidArgumentError("log format \"" + std::string(format) +
+                              "\" is not one of: text, json");
+}
+
+StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view level) {
+  if (level == "trace") return spdlog::level::trace;
+  if (level == "debug") return spdlog::level::debug;
+  if (level == "info") return spdlog::level::info;
+  if (level == "warn" || level == "warning") return spdlog::level::warn;
+  if (level == "error") return spdlog::level::err;
+  if (level == "critical") return spdlog::level::critical;
+  if (level == "off") return spdlog::level::off;
+  return InvalidArgumentError("log level \"" + std::string(level) +
+                              "\" is not one of: trace, debug, info, warn, error, critical, off");
+}
+
+Status LogOptions::Validate() const {
+  RETURN_IF_ERROR(ParseLogFormat(format));
+  RETURN_IF_ERROR(ParseLogLevel(level));
+  return OkStatus();
+}
+
+Status InitLogging(const LogOptions& options) {
+  ASSIGN_OR_RETURN(LogFormat format, ParseLogFormat(options.format));
+  return InitLogging(options, MakeStderrSink(format));
+}
+
+Status InitLogging(const LogOptions& options, spdlog::sink_ptr output) {
+  if (output == nullptr) return InvalidArgumentError("InitLogging: output sink is null");
+  ASSIGN_OR_RETURN(LogFormat format, ParseLogFormat(options.format));
+  ASSIGN_OR_RETURN(spdlog::level::level_enum level, ParseLogLevel(options.level));
+  output->set_formatter(std::make_unique<LineFormatter>(format));
+  LogState& state = State();
+  std::lock_guard<std::mutex> lock(state.mu);
+  state.sink->SetOutput(std::move(output));
+  state.level = level;
+  for (auto& [name, logger] : state.loggers) logger->set_level(level);
+  return OkStatus();
+}
+
+std::shared_ptr<spdlog::logger> Logger(std::string_view name) {
+  LogState& state = State();
+  std::lock_guard<std::mutex> lock(state.mu);
+  auto it = state.loggers.find(name);
+  if (it != state.loggers.end()) return it->second;
+  auto logger = std::make_shared<spdlog::logger>(std::string(name), state.sink);
+  logger->set_level(state.level);
+  state.loggers.emplace(std::string(name), logger);
+  return logger;
+}
+
+std::string FormatLogLine(LogFormat format, std::chrono::system_clock::time_point time,
+                          spdlog::level::level_enum level, std::string_view logger,
+                          std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + logger.size() + 80);
+  if (format == LogFormat::kJson) {
+    out += "{\"ts\":\"";
+    AppendTimestamp(out, time);
+    out += "\",\"level\":\"";
+    out += LevelName(level);
+    out += "\",\"logger\":";
+    AppendJsonString(out, logger);
+    out += ",\"msg\":";
+    AppendJsonString(out, message);
+    out += "}\n";
+    return out;
+  }
+  AppendTimestamp(out, time);
+  out += ' ';
+  const std::string_view level_name = LevelName(level);
+  out += level_name;
+  if (level_name.size() < 5) out.append(5 - level_name.size(), ' ');
+  out += " [";
+  out += logger;
+  out += "] ";
+  out += message;
+  out += '\n';
+  return out;
+}
+
+}  // namespace driftguard::core
