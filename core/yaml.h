@@ -22,8 +22,10 @@
 // UTF-8 (and NUL bytes), duplicate keys, unknown or recursive aliases and syntax errors all return
 // an InvalidArgument Status naming the source, document index, line and column. Parsing never
 // throws, never recurses without bound and never expands aliases without a budget. Columns count
-// bytes. Known leniency of yaml-cpp 0.7: a quoted scalar left open at the end of the input is
-// accepted (its text runs to the end).
+// bytes. The parser is driftguard's own (core/internal/yaml_parser.h); it follows YAML 1.2 where
+// the former yaml-cpp 0.7 backend was lenient: a quoted scalar left open at the end of the input
+// ("found unclosed quoted scalar"), an empty flow sequence entry (`[a, , b]`) and tabs used as
+// block indentation are errors.
 //
 // Thread safety: all functions are reentrant; no shared state.
 //

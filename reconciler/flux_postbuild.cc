@@ -81,8 +81,8 @@ core::StatusOr<std::string> Expand(std::string_view text,
     if (NameStart(n)) {
       size_t j = i + 1;
       while (j < text.size() && NameChar(text[j])) ++j;
-      ASSIGN_OR_RETURN(std::string v, Lookup(std::string(text.substr(i + 1, j - i - 1)), vars,
-                                               strict));
+      ASSIGN_OR_RETURN(std::string v,
+                       Lookup(std::string(text.substr(i + 1, j - i - 1)), vars, strict));
       out += v;
       i = j;
       continue;
@@ -190,8 +190,7 @@ core::Status ApplyFluxPostBuild(std::vector<RenderedObject>& objects,
             if (res[i].CurId().Equals(probe.CurId())) matched.push_back(i);
           }
           if (matched.empty()) {
-            return core::NotFoundError(pwhere + ": no matches for Id " +
-                                       probe.CurId().ToString() +
+            return core::NotFoundError(pwhere + ": no matches for Id " + probe.CurId().ToString() +
                                        "; failed to find unique target for patch " +
                                        probe.CurId().ToString());
           }
@@ -228,21 +227,20 @@ core::Status ApplyFluxPostBuild(std::vector<RenderedObject>& objects,
         m[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
         origins[it.key()] = origin;
       }
-      internal::ApplyLabels(res, m, {internal::FieldSpec{{}, std::string("metadata/") + field, true}},
-                            origins);
+      internal::ApplyLabels(
+          res, m, {internal::FieldSpec{{}, std::string("metadata/") + field, true}}, origins);
     }
   }
   if (spec.contains("images") && spec["images"].is_array()) {
     std::vector<internal::ImageRule> rules;
     for (const Json& e : spec["images"]) {
-      rules.push_back({Str(e, "name"), Str(e, "newName"), Str(e, "newTag"), Str(e, "digest"),
-                       origin});
+      rules.push_back(
+          {Str(e, "name"), Str(e, "newName"), Str(e, "newTag"), Str(e, "digest"), origin});
     }
     internal::ApplyImages(res, rules, {});
   }
   if (!target_ns.empty() || !prefix.empty() || !suffix.empty()) {
-    RETURN_IF_ERROR(
-        internal::FixNameReferences(res, internal::TransformerConfig::Defaults()));
+    RETURN_IF_ERROR(internal::FixNameReferences(res, internal::TransformerConfig::Defaults()));
   }
 
   // postBuild substitution.
@@ -285,8 +283,8 @@ core::Status ApplyFluxPostBuild(std::vector<RenderedObject>& objects,
     labels[kNamespaceLabel] = options.namespace_;
     internal::SetOrigin(r.origins, "/metadata/labels/" + core::EscapePointerToken(kNameLabel),
                         origin);
-    internal::SetOrigin(r.origins,
-                        "/metadata/labels/" + core::EscapePointerToken(kNamespaceLabel), origin);
+    internal::SetOrigin(r.origins, "/metadata/labels/" + core::EscapePointerToken(kNamespaceLabel),
+                        origin);
   }
   std::vector<RenderedObject> out;
   out.reserve(res.size());

@@ -9,9 +9,9 @@ build_dir="${2:-build-fuzz}"
 jobs="${JOBS:-2}"
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_COMPILER=clang++ \
   -DDRIFTGUARD_BUILD_FUZZ=ON -DDRIFTGUARD_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build_dir" -j "$jobs" --target admission_decode_fuzz
+cmake --build "$build_dir" -j "$jobs" --target admission_decode_fuzz yaml_parse_fuzz
 
 run() {  # target seed-corpus-dir
   local target="$1" seeds="$2"
@@ -25,3 +25,4 @@ run() {  # target seed-corpus-dir
 }
 
 run admission_decode_fuzz tests/testdata/fuzz/admission
+run yaml_parse_fuzz tests/testdata/yaml

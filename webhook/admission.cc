@@ -1,6 +1,5 @@
 #include "webhook/admission.h"
 
-#include <array>
 #include <utility>
 
 namespace driftguard::webhook {
@@ -129,6 +128,138 @@ Status TakeObject(Json& request, std::string_view key, std::string_view path, Js
   return core::OkStatus();
 }
 
+// Builds the review's DOM in one pass, leaving out metadata.managedFields of request.object and
+// request.oldObject (see the header). Follows nlohmann's SAX interface.
+class ReviewDomBuilder {
+ public:
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  explicit ReviewDomBuilder(Json* root) : root_(root) {}
+
+  bool null() { return Put(nullptr); }
+  bool boolean(bool v) { return Put(v); }
+  bool number_integer(Json::number_integer_t v) { return Put(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Put(v); }
+  bool number_float(Json::number_float_t v, const string_t&) { return Put(v); }
+  bool string(string_t& v) { return Put(std::move(v)); }
+  bool binary(binary_t& v) { return Put(Json::binary(std::move(v))); }
+
+  bool start_object(std::size_t) { return Open(Json::object()); }
+  bool start_array(std::size_t) { return Open(Json::array()); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+
+  bool key(string_t& k) {
+    if (skip_depth_ > 0) return true;
+    if (levels_.back().tag == Tag::kMetadata && k == "managedFields") {
+      skip_next_ = true;
+      return true;
+    }
+    pending_key_ = std::move(k);
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  // Where an open container sits: only the path root/request/{object,oldObject}/metadata matters.
+  enum class Tag { kOther, kRoot, kRequest, kObject, kMetadata };
+  struct Level {
+    Json* value;
+    Tag tag;
+  };
+
+  Tag ChildTag() const {
+    if (levels_.empty()) return Tag::kRoot;
+    if (!levels_.back().value->is_object()) return Tag::kOther;
+    switch (levels_.back().tag) {
+      case Tag::kRoot:
+        return pending_key_ == "request" ? Tag::kRequest : Tag::kOther;
+      case Tag::kRequest:
+        return pending_key_ == "object" || pending_key_ == "oldObject" ? Tag::kObject : Tag::kOther;
+      case Tag::kObject:
+        return pending_key_ == "metadata" ? Tag::kMetadata : Tag::kOther;
+      default:
+        return Tag::kOther;
+    }
+  }
+
+  // Places `v` in the current container (or as the root) and returns where it landed.
+  Json* Place(Json&& v) {
+    if (levels_.empty()) {
+      *root_ = std::move(v);
+      return root_;
+    }
+    Json* parent = levels_.back().value;
+    if (parent->is_array()) {
+      parent->push_back(std::move(v));
+      return &parent->back();
+    }
+    Json& slot = (*parent)[pending_key_];
+    slot = std::move(v);
+    return &slot;
+  }
+
+  template <typename V>
+  bool Put(V&& v) {
+    if (skip_depth_ > 0) return true;
+    if (skip_next_) {
+      skip_next_ = false;
+      return true;
+    }
+    Place(Json(std::forward<V>(v)));
+    return true;
+  }
+
+  bool Open(Json&& empty) {
+    if (skip_depth_ > 0) {
+      ++skip_depth_;
+      return true;
+    }
+    if (skip_next_) {
+      skip_next_ = false;
+      skip_depth_ = 1;
+      return true;
+    }
+    Tag tag = ChildTag();
+    levels_.push_back({Place(std::move(empty)), tag});
+    return true;
+  }
+
+  bool Close() {
+    if (skip_depth_ > 0) {
+      --skip_depth_;
+      return true;
+    }
+    levels_.pop_back();
+    return true;
+  }
+
+  Json* root_;
+  std::vector<Level> levels_;
+  std::string pending_key_;
+  bool skip_next_ = false;
+  int skip_depth_ = 0;
+};
+
+StatusOr<Json> ParseReview(std::string_view body) {
+  Json doc;
+  ReviewDomBuilder builder(&doc);
+  bool ok =
+      Json::sax_parse(body.begin(), body.end(), &builder, nlohmann::detail::input_format_t::json,
+                      /*strict=*/true);
+  if (!ok) {
+    // Errors are rare: let the shared parser produce the message with the byte offset.
+    StatusOr<Json> again = core::ParseJson(body, "AdmissionReview");
+    if (!again.ok()) return again.status();
+    return InvalidArgumentError("AdmissionReview: invalid JSON");
+  }
+  return doc;
+}
+
 }  // namespace
 
 std::string_view AdmissionApiVersion(AdmissionVersion version) {
@@ -150,7 +281,7 @@ std::string_view OperationName(Operation operation) {
 }
 
 StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
-  ASSIGN_OR_RETURN(Json doc, core::ParseJson(body, "AdmissionReview"));
+  ASSIGN_OR_RETURN(Json doc, ParseReview(body));
   if (!doc.is_object()) return WrongType("the body", "a JSON object", doc);
 
   AdmissionRequest out;

@@ -194,7 +194,11 @@ class WebhookServer::Impl {
     if (metrics_) metrics_thread_ = std::thread([this] { metrics_->listen_after_bind(); });
     watcher_thread_ = std::thread([this] { WatchCertificates(); });
     // Stop() is only effective once the accept loops run; wait for them (microseconds).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!tls_->is_running() || (metrics_ && !metrics_->is_running())) {
+      if (std::chrono::steady_clock::now() > give_up) {
+        return core::InternalError("the listeners did not start within 10s");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     log_->info("serving admission reviews on https://{}:{} (metrics: {})", options_.bind_address,

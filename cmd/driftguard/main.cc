@@ -11,16 +11,29 @@
 //
 // Exit codes: 0 success, 1 runtime failure (the run function returned an error), 2 usage or
 // configuration error (bad flag, bad value, missing subcommand).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "certs/generate.h"
+#include "certs/pem.h"
+#include "core/field_diff.h"
 #include "core/flags.h"
+#include "core/flux_api.h"
 #include "core/log.h"
+#include "core/object_ref.h"
+#include "core/schema.h"
 #include "core/status.h"
 #include "core/version.h"
+#include "core/yaml.h"
+#include "reconciler/flux_postbuild.h"
+#include "reconciler/render.h"
 
 namespace driftguard {
 namespace {
@@ -62,6 +75,209 @@ Status RunVersion(const GlobalOptions&, const VersionOptions&, const Args&) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Helpers shared by subcommands.
+
+core::StatusOr<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::NotFoundError("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The directory provenance paths are relative to: the Git work tree holding `dir` (the way a
+// repository's files are named in a denial), else `dir` itself.
+std::filesystem::path RenderRoot(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::weakly_canonical(dir, ec);
+  for (std::filesystem::path p = abs; !p.empty(); p = p.parent_path()) {
+    if (std::filesystem::exists(p / ".git", ec)) return p;
+    if (p == p.parent_path()) break;
+  }
+  return abs;
+}
+
+// Renders `dir` (+ an optional Flux Kustomization's post-build).
+core::StatusOr<std::vector<reconciler::RenderedObject>> RenderDir(
+    const std::string& dir, const std::string& flux_kustomization_file) {
+  reconciler::RenderOptions options;
+  options.root = RenderRoot(dir);
+  ASSIGN_OR_RETURN(auto objects, reconciler::RenderKustomization(
+                                     std::filesystem::weakly_canonical(dir), options));
+  if (!flux_kustomization_file.empty()) {
+    ASSIGN_OR_RETURN(std::string text, ReadText(flux_kustomization_file));
+    ASSIGN_OR_RETURN(core::Json doc, core::ParseYaml(text, flux_kustomization_file));
+    ASSIGN_OR_RETURN(core::Kustomization ks,
+                     core::ParseKustomization(doc, flux_kustomization_file));
+    reconciler::FluxBuildOptions flux;
+    flux.name = ks.name;
+    flux.namespace_ = ks.namespace_;
+    flux.spec = ks.spec();
+    flux.origin = {flux_kustomization_file, 0};
+    RETURN_IF_ERROR(reconciler::ApplyFluxPostBuild(objects, flux));
+  }
+  return objects;
+}
+
+// ---------------------------------------------------------------------------------------------
+// driftguard render DIR
+
+struct RenderCmdOptions {
+  std::string flux_kustomization;
+  bool show_provenance = false;
+
+  void Bind(core::FlagSet& flags) {
+    flags.String("flux-kustomization", &flux_kustomization,
+                 "A file holding a Flux Kustomization whose post-build (targetNamespace, patches, "
+                 "images, postBuild.substitute, owner labels) is applied after the build");
+    flags.Bool("show-provenance", &show_provenance,
+               "Precede each object with comments naming the file:line of each declared field");
+  }
+  Status Validate() const { return core::OkStatus(); }
+};
+
+Status RunRender(const GlobalOptions&, const RenderCmdOptions& options, const Args& args) {
+  ASSIGN_OR_RETURN(auto objects, RenderDir(args[0], options.flux_kustomization));
+  std::string out;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (i > 0) out += "---\n";
+    if (options.show_provenance) {
+      const auto& o = objects[i];
+      out += "# " + core::ObjectRef::FromObject(o.object).ToString() + "\n";
+      std::vector<std::pair<std::string, reconciler::FieldOrigin>> origins(o.origins.begin(),
+                                                                           o.origins.end());
+      std::sort(origins.begin(), origins.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [pointer, origin] : origins) {
+        out += "#   " + (pointer.empty() ? std::string("(object)") : pointer) + ": " + origin.file +
+               (origin.line > 0 ? ":" + std::to_string(origin.line) : "") + "\n";
+      }
+    }
+    out += core::EmitYaml(objects[i].object);
+  }
+  std::cout << out;
+  return core::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// driftguard diff DIR --live FILE
+
+struct DiffCmdOptions {
+  std::string live;
+  std::string flux_kustomization;
+
+  void Bind(core::FlagSet& flags) {
+    flags.String("live", &live, "A YAML file (multi-document) holding the live objects to compare");
+    flags.String("flux-kustomization", &flux_kustomization,
+                 "A file holding the Flux Kustomization applied after the build (see render)");
+  }
+  Status Validate() const {
+    if (live.empty()) return core::InvalidArgumentError("--live is required");
+    return core::OkStatus();
+  }
+};
+
+Status RunDiff(const GlobalOptions&, const DiffCmdOptions& options, const Args& args) {
+  ASSIGN_OR_RETURN(auto desired, RenderDir(args[0], options.flux_kustomization));
+  ASSIGN_OR_RETURN(std::string text, ReadText(options.live));
+  ASSIGN_OR_RETURN(auto docs, core::ParseYamlStream(text, options.live));
+  std::map<core::ObjectKey, const core::Json*> live;
+  for (const auto& d : docs) {
+    if (d.value.is_object())
+      live[core::ObjectKey::Of(core::ObjectRef::FromObject(d.value))] = &d.value;
+  }
+  core::DiffOptions diff_options;
+  diff_options.ignored_pointers = {"/status",
+                                   "/metadata/resourceVersion",
+                                   "/metadata/generation",
+                                   "/metadata/managedFields",
+                                   "/metadata/uid",
+                                   "/metadata/creationTimestamp"};
+  size_t drifted = 0;
+  for (const auto& d : desired) {
+    core::ObjectRef ref = core::ObjectRef::FromObject(d.object);
+    auto it = live.find(core::ObjectKey::Of(ref));
+    if (it == live.end()) {
+      std::cout << ref.ToString() << ": missing from the live objects\n";
+      ++drifted;
+      continue;
+    }
+    const core::SchemaNode* schema = core::Schema::ForApiVersionKind(
+        d.object.value("apiVersion", ""), d.object.value("kind", ""));
+    // Only what Git declares: fields the API server adds are not drift.
+    for (const auto& c : core::DiffObjects(d.object, *it->second, schema, diff_options)) {
+      if (!c.old_value) continue;
+      auto origin = d.Origin(c.old_pointer);
+      std::cout << ref.ToString() << ": " << c.path << ": git "
+                << (c.old_value ? c.old_value->dump() : "<none>") << ", live "
+                << (c.new_value ? c.new_value->dump() : "<none>");
+      if (!origin.file.empty()) {
+        std::cout << " (declared in " << origin.file
+                  << (origin.line > 0 ? ":" + std::to_string(origin.line) : "") << ")";
+      }
+      std::cout << "\n";
+      ++drifted;
+    }
+  }
+  if (drifted == 0) std::cout << "no drift: " << desired.size() << " objects match Git\n";
+  if (drifted > 0) {
+    return core::FailedPreconditionError(std::to_string(drifted) + " field(s) drift from Git");
+  }
+  return core::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// driftguard certs generate|inspect
+
+struct CertsCmdOptions {
+  std::string out_dir = ".";
+  std::string namespace_name = "driftguard-system";
+  std::string service_name = "driftguard";
+  std::vector<std::string> dns;
+  std::vector<std::string> ips;
+  std::string key_type = "ecdsa-p256";
+
+  void Bind(core::FlagSet& flags) {
+    flags.String("out-dir", &out_dir, "generate: directory for ca.crt, ca.key, tls.crt, tls.key");
+    flags.String("namespace", &namespace_name, "generate: namespace of the webhook Service");
+    flags.String("service", &service_name, "generate: name of the webhook Service");
+    flags.StringList("dns", &dns, "generate: extra DNS name for the serving certificate");
+    flags.StringList("ip", &ips, "generate: extra IP address for the serving certificate");
+    flags.String("key-type", &key_type, "generate: ecdsa-p256|rsa-2048|rsa-3072");
+  }
+  Status Validate() const { return certs::ParseKeyAlgorithm(key_type).status(); }
+};
+
+Status RunCerts(const GlobalOptions&, const CertsCmdOptions& options, const Args& args) {
+  if (args[0] == "generate") {
+    if (args.size() != 1) return core::InvalidArgumentError("certs generate takes no arguments");
+    certs::GenerateOptions opts;
+    opts.namespace_name = options.namespace_name;
+    opts.service_name = options.service_name;
+    opts.extra_dns_names = options.dns;
+    opts.extra_ip_addresses = options.ips;
+    ASSIGN_OR_RETURN(opts.key_algorithm, certs::ParseKeyAlgorithm(options.key_type));
+    RETURN_IF_ERROR(opts.Validate());
+    certs::SystemClock clock;
+    ASSIGN_OR_RETURN(certs::Material material, certs::Generate(opts, clock));
+    RETURN_IF_ERROR(certs::WriteMaterial(material, options.out_dir));
+    std::cout << "wrote ca.crt, ca.key, tls.crt, tls.key to " << options.out_dir << "\n";
+    return core::OkStatus();
+  }
+  if (args[0] == "inspect") {
+    if (args.size() != 2) return core::InvalidArgumentError("usage: driftguard certs inspect FILE");
+    ASSIGN_OR_RETURN(std::string pem, ReadText(args[1]));
+    ASSIGN_OR_RETURN(auto infos, certs::InspectAll(pem));
+    core::Json out = core::Json::array();
+    for (const auto& info : infos) out.push_back(info.ToJson());
+    std::cout << out.dump(2) << "\n";
+    return core::OkStatus();
+  }
+  return core::InvalidArgumentError("unknown certs action \"" + args[0] +
+                                    "\" (want generate or inspect)");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The subcommand table.
 
 struct SubcommandSpec {
@@ -99,6 +315,25 @@ Subcommand Define(SubcommandSpec spec,
 
 std::vector<Subcommand> Subcommands() {
   return {
+      Define({.name = "certs",
+              .summary = "Generate or inspect the webhook's CA and serving certificate",
+              .usage = "generate|inspect [FILE] [flags]",
+              .min_args = 1,
+              .max_args = 2},
+             RunCerts),
+      Define({.name = "diff",
+              .summary = "Print per-field differences between a rendered directory and live "
+                         "objects",
+              .usage = "DIR --live FILE [flags]",
+              .min_args = 1,
+              .max_args = 1},
+             RunDiff),
+      Define({.name = "render",
+              .summary = "Render a directory like `kubectl kustomize` (plus Flux post-build)",
+              .usage = "DIR [flags]",
+              .min_args = 1,
+              .max_args = 1},
+             RunRender),
       Define(
           {.name = "version", .summary = "Print the version and the Git commit it was built from"},
           RunVersion),

@@ -26,13 +26,40 @@ const char* const kKustomizationNames[] = {"kustomization.yaml", "kustomization.
                                            "Kustomization"};
 
 const std::set<std::string>& KnownFields() {
-  static const std::set<std::string> k = {
-      "apiVersion", "kind", "metadata", "openapi", "namePrefix", "nameSuffix", "namespace",
-      "commonLabels", "labels", "commonAnnotations", "patchesStrategicMerge", "patchesJson6902",
-      "patches", "images", "imageTags", "replacements", "replicas", "vars", "sortOptions",
-      "resources", "crds", "bases", "components", "configMapGenerator", "secretGenerator",
-      "helmGlobals", "helmCharts", "helmChartInflationGenerator", "generatorOptions",
-      "configurations", "generators", "transformers", "validators", "buildMetadata"};
+  static const std::set<std::string> k = {"apiVersion",
+                                          "kind",
+                                          "metadata",
+                                          "openapi",
+                                          "namePrefix",
+                                          "nameSuffix",
+                                          "namespace",
+                                          "commonLabels",
+                                          "labels",
+                                          "commonAnnotations",
+                                          "patchesStrategicMerge",
+                                          "patchesJson6902",
+                                          "patches",
+                                          "images",
+                                          "imageTags",
+                                          "replacements",
+                                          "replicas",
+                                          "vars",
+                                          "sortOptions",
+                                          "resources",
+                                          "crds",
+                                          "bases",
+                                          "components",
+                                          "configMapGenerator",
+                                          "secretGenerator",
+                                          "helmGlobals",
+                                          "helmCharts",
+                                          "helmChartInflationGenerator",
+                                          "generatorOptions",
+                                          "configurations",
+                                          "generators",
+                                          "transformers",
+                                          "validators",
+                                          "buildMetadata"};
   return k;
 }
 
@@ -105,7 +132,7 @@ core::StatusOr<TransformerConfig> EffectiveConfig(const Accum& acc) {
 Status AddResource(Accum& acc, Resource r, const std::string& where) {
   ResId id = r.CurId();
   for (const Resource& have : acc.res) {
-    if (have.CurId().Equals(id)) {
+    if (have.Name() == id.name && have.CurId().Equals(id)) {
       return core::AlreadyExistsError(
           where + ": may not add resource with an already registered id: " + id.ToString());
     }
@@ -154,6 +181,7 @@ class Builder {
 
   RenderOptions options_;
   fs::path root_;
+  core::Json openapi_;  // the `openapi` schema in effect (kustomizations may set one)
   std::vector<fs::path> visiting_;
 };
 
@@ -226,8 +254,7 @@ core::StatusOr<KFile> Builder::LoadKustomization(const fs::path& dir, bool* foun
   core::YamlParseOptions po;
   po.limits = options_.yaml_limits;
   po.record_positions = true;
-  ASSIGN_OR_RETURN(std::vector<core::YamlDocument> docs,
-                   core::ParseYamlStream(text, kf.rel, po));
+  ASSIGN_OR_RETURN(std::vector<core::YamlDocument> docs, core::ParseYamlStream(text, kf.rel, po));
   if (docs.empty()) {
     kf.k = Json::object();
     return kf;
@@ -266,8 +293,8 @@ Status Builder::LoadResourceFile(const fs::path& abs, Accum& acc, const std::str
   for (core::YamlDocument& d : *docs) {
     if (d.value.is_null()) continue;
     if (!d.value.is_object()) {
-      return core::InvalidArgumentError(rel + ":" + std::to_string(d.start.line) +
-                                        ": document " + std::to_string(d.index + 1) +
+      return core::InvalidArgumentError(rel + ":" + std::to_string(d.start.line) + ": document " +
+                                        std::to_string(d.index + 1) +
                                         " is not a Kubernetes object");
     }
     auto make = [&](const Json& obj, const std::string& prefix) {
@@ -286,8 +313,8 @@ Status Builder::LoadResourceFile(const fs::path& abs, Accum& acc, const std::str
     if (kind.size() > 4 && kind.ends_with("List") && d.value.contains("items") &&
         d.value["items"].is_array()) {
       for (size_t i = 0; i < d.value["items"].size(); ++i) {
-        RETURN_IF_ERROR(AddResource(acc, make(d.value["items"][i], "/items/" + std::to_string(i)),
-                                    where));
+        RETURN_IF_ERROR(
+            AddResource(acc, make(d.value["items"][i], "/items/" + std::to_string(i)), where));
       }
       continue;
     }
@@ -312,9 +339,10 @@ Status Builder::AccumulateDir(const fs::path& dir, Accum& acc, Expect expect) {
   ASSIGN_OR_RETURN(KFile kf, LoadKustomization(dir, &found));
   if (!found) {
     if (expect == Expect::kTop) return AccumulateGenerated(dir, acc);
-    return core::NotFoundError("unable to find one of 'kustomization.yaml', 'kustomization.yml' "
-                               "or 'Kustomization' in directory '" +
-                               Rel(dir) + "'");
+    return core::NotFoundError(
+        "unable to find one of 'kustomization.yaml', 'kustomization.yml' "
+        "or 'Kustomization' in directory '" +
+        Rel(dir) + "'");
   }
   std::string kind = Str(kf.k, "kind");
   if (expect == Expect::kComponent && kind != "Component") {
@@ -353,8 +381,7 @@ Status Builder::AccumulateGenerated(const fs::path& dir, Accum& acc) {
       Accum sub;
       RETURN_IF_ERROR(AccumulateDir(p, sub, Expect::kTop));
       for (Resource& r : sub.res) RETURN_IF_ERROR(AddResource(acc, std::move(r), Rel(p)));
-      acc.config_docs.insert(acc.config_docs.end(), sub.config_docs.begin(),
-                             sub.config_docs.end());
+      acc.config_docs.insert(acc.config_docs.end(), sub.config_docs.begin(), sub.config_docs.end());
       acc.vars.insert(acc.vars.end(), sub.vars.begin(), sub.vars.end());
       continue;
     }
@@ -450,6 +477,12 @@ Status Builder::AccumulateKustomization(const KFile& kf, Accum& acc) {
       Status st = AccumulateDir(*abs, acc, Expect::kComponent);
       if (!st.ok()) return st.WithPrefix(prefix);
     }
+  }
+  if (k.contains("openapi") && k["openapi"].is_object() && k["openapi"].contains("path")) {
+    fs::path abs;
+    auto text = ReadLocal(kf, ScalarText(k["openapi"]["path"]), &abs);
+    if (!text.ok()) return text.status().WithPrefix(kf.Where("/openapi/path"));
+    ASSIGN_OR_RETURN(openapi_, core::ParseYaml(*text, Rel(abs)));
   }
   RETURN_IF_ERROR(RunTransformers(kf, acc));
   if (k.contains("vars") && k["vars"].is_array()) {
@@ -600,7 +633,8 @@ Status Builder::ApplyPatchDocs(const std::vector<core::YamlDocument>& docs,
         }
       } else {
         bool deleted = false;
-        RETURN_IF_ERROR(ApplyStrategicMerge(r, d.value, src, &deleted));
+        RETURN_IF_ERROR(ApplyStrategicMerge(r, d.value, src, &deleted,
+                                            openapi_.is_object() ? &openapi_ : nullptr));
         if (deleted) to_delete.push_back(i);
       }
     }
@@ -686,8 +720,7 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
   }
   if (k.contains("patches") && k["patches"].is_array()) {
     for (size_t i = 0; i < k["patches"].size(); ++i) {
-      RETURN_IF_ERROR(
-          ApplyPatch(kf, "/patches/" + std::to_string(i), k["patches"][i], acc, true));
+      RETURN_IF_ERROR(ApplyPatch(kf, "/patches/" + std::to_string(i), k["patches"][i], acc, true));
     }
   }
   if (k.contains("namespace") && !ScalarText(k["namespace"]).empty()) {
@@ -752,7 +785,8 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
       ReplicaRule r;
       r.name = Str(e, "name");
       if (!e.contains("count") || !e["count"].is_number_integer()) {
-        return core::InvalidArgumentError(kf.Where(ptr) + ": replicas entry needs an integer count");
+        return core::InvalidArgumentError(kf.Where(ptr) +
+                                          ": replicas entry needs an integer count");
       }
       r.count = e["count"].get<long long>();
       r.origin = kf.At(ptr + "/count");
@@ -793,8 +827,8 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
             list.push_back(d.value);
           }
           for (const Json& rep : list) {
-            RETURN_IF_ERROR(ApplyReplacement(acc.res, rep, FieldOrigin{Rel(abs), d.start.line},
-                                             Rel(abs)));
+            RETURN_IF_ERROR(
+                ApplyReplacement(acc.res, rep, FieldOrigin{Rel(abs), d.start.line}, Rel(abs)));
           }
         }
       } else {
@@ -843,7 +877,8 @@ Status Builder::RunPluginConfig(const KFile& kf, const Json& cfg, const std::str
                                     " is not a builtin; exec and Go plugins are not supported");
   }
   ASSIGN_OR_RETURN(TransformerConfig config, EffectiveConfig(acc));
-  auto specs_or = [&](const std::vector<FieldSpec>& fallback) -> core::StatusOr<std::vector<FieldSpec>> {
+  auto specs_or =
+      [&](const std::vector<FieldSpec>& fallback) -> core::StatusOr<std::vector<FieldSpec>> {
     if (!cfg.contains("fieldSpecs")) return fallback;
     return ParseFieldSpecs(cfg["fieldSpecs"], origin.file);
   };
@@ -957,8 +992,8 @@ core::StatusOr<std::vector<Resource>> Builder::Build(const fs::path& dir) {
     const Json& so = kf->k["sortOptions"];
     order = Str(so, "order");
     if (order != "fifo" && order != "legacy") {
-      return core::InvalidArgumentError(kf->Where("/sortOptions") + ": unknown sortOptions.order '" +
-                                        order + "'");
+      return core::InvalidArgumentError(kf->Where("/sortOptions") +
+                                        ": unknown sortOptions.order '" + order + "'");
     }
     if (so.contains("legacySortOptions")) {
       for (const Json& x : so["legacySortOptions"].value("orderFirst", Json::array())) {

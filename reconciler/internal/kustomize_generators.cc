@@ -32,7 +32,8 @@ core::StatusOr<std::vector<std::string>> StringList(const Json& entry, const cha
   if (it == entry.end() || it->is_null()) return out;
   if (!it->is_array()) return core::InvalidArgumentError(where + ": '" + key + "' must be a list");
   for (const Json& v : *it) {
-    if (!v.is_string()) return core::InvalidArgumentError(where + ": '" + key + "' items must be strings");
+    if (!v.is_string())
+      return core::InvalidArgumentError(where + ": '" + key + "' items must be strings");
     out.push_back(v.get<std::string>());
   }
   return out;
@@ -59,8 +60,7 @@ void MergeStringMap(Json& into, const Json& from) {
 }  // namespace
 
 std::string Base64Encode(std::string_view data) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 2 < data.size(); i += 3) {
@@ -129,12 +129,11 @@ core::StatusOr<Resource> Generate(const GeneratorSpec& spec, const FileReader& r
   for (const std::string& l : literals) {
     size_t eq = l.find('=');
     if (eq == std::string::npos) {
-      return core::InvalidArgumentError(where + ": invalid literal '" + l +
-                                        "' (need key=value)");
+      return core::InvalidArgumentError(where + ": invalid literal '" + l + "' (need key=value)");
     }
     std::string v = l.substr(eq + 1);
-    if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') ||
-                          (v.front() == '\'' && v.back() == '\''))) {
+    if (v.size() >= 2 &&
+        ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\''))) {
       v = v.substr(1, v.size() - 2);
     }
     RETURN_IF_ERROR(AddKv(data, l.substr(0, eq), v, where));
@@ -221,7 +220,8 @@ void MergeGenerated(Resource& existing, const Resource& update, bool replace) {
     if (u.contains(field)) {
       for (auto it = u[field].begin(); it != u[field].end(); ++it) o[field][it.key()] = *it;
       for (auto it = u[field].begin(); it != u[field].end(); ++it) {
-        SetOrigin(existing.origins, "/" + std::string(field) + "/" + core::EscapePointerToken(it.key()),
+        SetOrigin(existing.origins,
+                  "/" + std::string(field) + "/" + core::EscapePointerToken(it.key()),
                   update.origins.count("/" + std::string(field) + "/" +
                                        core::EscapePointerToken(it.key()))
                       ? update.origins.at("/" + std::string(field) + "/" +

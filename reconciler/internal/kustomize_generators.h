@@ -19,10 +19,10 @@ using FileReader = std::function<core::StatusOr<std::string>(const std::string& 
 
 struct GeneratorSpec {
   bool secret = false;
-  core::Json entry;             // the generator entry (name, namespace, behavior, literals, ...)
-  core::Json default_options;   // the kustomization's generatorOptions (may be null)
-  std::string file;             // the kustomization file, for errors and origins
-  int line = 0;                 // line of the entry
+  core::Json entry;            // the generator entry (name, namespace, behavior, literals, ...)
+  core::Json default_options;  // the kustomization's generatorOptions (may be null)
+  std::string file;            // the kustomization file, for errors and origins
+  int line = 0;                // line of the entry
 };
 
 // Builds the object. `behavior` receives create|merge|replace.

@@ -7,11 +7,28 @@ namespace driftguard::reconciler::internal {
 namespace {
 
 const std::vector<std::string>& DefaultFirst() {
-  static const std::vector<std::string> k = {
-      "Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
-      "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
-      "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
-      "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"};
+  static const std::vector<std::string> k = {"Namespace",
+                                             "ResourceQuota",
+                                             "StorageClass",
+                                             "CustomResourceDefinition",
+                                             "ServiceAccount",
+                                             "PodSecurityPolicy",
+                                             "Role",
+                                             "ClusterRole",
+                                             "RoleBinding",
+                                             "ClusterRoleBinding",
+                                             "ConfigMap",
+                                             "Secret",
+                                             "Endpoints",
+                                             "Service",
+                                             "LimitRange",
+                                             "PriorityClass",
+                                             "PersistentVolume",
+                                             "PersistentVolumeClaim",
+                                             "Deployment",
+                                             "StatefulSet",
+                                             "CronJob",
+                                             "PodDisruptionBudget"};
   return k;
 }
 

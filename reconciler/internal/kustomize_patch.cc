@@ -93,10 +93,9 @@ void RemapIndices(Origins& origins, const std::string& ptr, const std::vector<in
       continue;
     }
     if (old >= 0 && old < static_cast<int>(new_index.size()) && new_index[old] >= 0) {
-      moved.emplace_back(
-          prefix + std::to_string(new_index[old]) +
-              (slash == std::string::npos ? std::string() : rest.substr(slash)),
-          it->second);
+      moved.emplace_back(prefix + std::to_string(new_index[old]) +
+                             (slash == std::string::npos ? std::string() : rest.substr(slash)),
+                         it->second);
     }
     it = origins.erase(it);
   }
@@ -130,13 +129,46 @@ bool KeysMatch(const Json& a, const Json& b, const std::vector<std::string>& key
 struct MergeCtx {
   Origins* origins;
   const PatchSource* src;
+  const Json* definitions = nullptr;  // `openapi` definitions for kinds core::Schema lacks
 };
 
+// Custom (kustomization `openapi`) schema navigation; nullptr when unknown.
+const Json* CResolve(const MergeCtx& ctx, const Json* cs) {
+  for (int hops = 0; cs != nullptr && hops < 16 && cs->is_object() && cs->contains("$ref");
+       ++hops) {
+    if (ctx.definitions == nullptr || !(*cs)["$ref"].is_string()) return nullptr;
+    std::string ref = (*cs)["$ref"].get<std::string>();
+    ref = ref.substr(ref.rfind('/') + 1);
+    auto it = ctx.definitions->find(ref);
+    cs = it == ctx.definitions->end() ? nullptr : &*it;
+  }
+  return cs != nullptr && cs->is_object() ? cs : nullptr;
+}
+const Json* CChild(const MergeCtx& ctx, const Json* cs, const std::string& k) {
+  cs = CResolve(ctx, cs);
+  if (cs == nullptr || !cs->contains("properties") || !(*cs)["properties"].contains(k)) {
+    return nullptr;
+  }
+  return &(*cs)["properties"][k];
+}
+const Json* CItems(const MergeCtx& ctx, const Json* cs) {
+  cs = CResolve(ctx, cs);
+  if (cs == nullptr || !cs->contains("items")) return nullptr;
+  return CResolve(ctx, &(*cs)["items"]);
+}
+std::vector<std::string> CMergeKeys(const Json* cs) {
+  if (cs == nullptr || !cs->is_object()) return {};
+  std::string strategy = cs->value("x-kubernetes-patch-strategy", std::string());
+  std::string key = cs->value("x-kubernetes-patch-merge-key", std::string());
+  if (strategy.find("merge") == std::string::npos || key.empty()) return {};
+  return {key};
+}
+
 void MergeValue(Json& dst, const Json& patch, const SchemaNode* node, const std::string& ptr,
-                const std::string& pptr, const MergeCtx& ctx);
+                const std::string& pptr, const MergeCtx& ctx, const Json* cs = nullptr);
 
 void MergeList(Json& dst, const Json& patch, const SchemaNode* node, const std::string& ptr,
-               const std::string& pptr, const MergeCtx& ctx) {
+               const std::string& pptr, const MergeCtx& ctx, const Json* cs) {
   for (const Json& e : patch) {
     if (DirectiveOf(e) == "replace") {
       dst = Clean(patch);
@@ -147,13 +179,14 @@ void MergeList(Json& dst, const Json& patch, const SchemaNode* node, const std::
       return;
     }
   }
-  std::vector<std::string> keys = MergeKeys(node);
+  std::vector<std::string> keys = node != nullptr ? MergeKeys(node) : CMergeKeys(cs);
   bool keyed = !keys.empty() && dst.is_array();
   if (keyed) {
     for (const Json& e : patch) keyed = keyed && e.is_object();
     for (const Json& e : dst) keyed = keyed && e.is_object();
   }
   const SchemaNode* items = node != nullptr ? node->Items() : nullptr;
+  const Json* citems = node == nullptr ? CItems(ctx, cs) : nullptr;
   if (!keyed) {
     bool set_merge = node != nullptr && node->list() != nullptr &&
                      (node->list()->patch_strategy & core::kPatchStrategyMerge) &&
@@ -239,7 +272,7 @@ void MergeList(Json& dst, const Json& patch, const SchemaNode* node, const std::
           if (it != ctx.origins->end()) kept.emplace_back(it->first, it->second);
         }
       }
-      MergeValue(out[p.out_index], patch[p.patch_index], items, eptr, epptr, ctx);
+      MergeValue(out[p.out_index], patch[p.patch_index], items, eptr, epptr, ctx, citems);
       for (auto& [ptr_k, o] : kept) (*ctx.origins)[ptr_k] = o;
     }
   }
@@ -247,7 +280,7 @@ void MergeList(Json& dst, const Json& patch, const SchemaNode* node, const std::
 }
 
 void MergeValue(Json& dst, const Json& patch, const SchemaNode* node, const std::string& ptr,
-                const std::string& pptr, const MergeCtx& ctx) {
+                const std::string& pptr, const MergeCtx& ctx, const Json* cs) {
   if (patch.is_object()) {
     std::string directive = DirectiveOf(patch);
     if (directive == "replace" || !dst.is_object() ||
@@ -265,6 +298,7 @@ void MergeValue(Json& dst, const Json& patch, const SchemaNode* node, const std:
       std::string cptr = JoinPointer(ptr, k), cpptr = JoinPointer(pptr, k);
       const Json& v = it.value();
       const SchemaNode* child = node != nullptr ? node->Child(k) : nullptr;
+      const Json* cchild = node == nullptr ? CChild(ctx, cs, k) : nullptr;
       if (v.is_null() || DirectiveOf(v) == "delete") {
         dst.erase(k);
         if (ctx.origins) DropBelow(*ctx.origins, cptr);
@@ -284,11 +318,11 @@ void MergeValue(Json& dst, const Json& patch, const SchemaNode* node, const std:
             AssignTree(*ctx.origins, *dit, cptr, *ctx.src, cpptr);
           }
         } else {
-          MergeList(*dit, v, child, cptr, cpptr, ctx);
+          MergeList(*dit, v, child, cptr, cpptr, ctx, cchild);
         }
         continue;
       }
-      MergeValue(*dit, v, child, cptr, cpptr, ctx);
+      MergeValue(*dit, v, child, cptr, cpptr, ctx, cchild);
     }
     return;
   }
@@ -478,7 +512,7 @@ FieldOrigin PatchSource::At(const std::string& patch_pointer) const {
 }
 
 core::Status ApplyStrategicMerge(Resource& res, const core::Json& patch, const PatchSource& src,
-                                 bool* deleted) {
+                                 bool* deleted, const core::Json* openapi) {
   *deleted = false;
   if (!patch.is_object()) return core::InvalidArgumentError("strategic merge patch is not a map");
   if (DirectiveOf(patch) == "delete") {
@@ -488,6 +522,22 @@ core::Status ApplyStrategicMerge(Resource& res, const core::Json& patch, const P
   Gvk gvk = res.GetGvk();
   const SchemaNode* node = core::Schema::ForKind(gvk.group, gvk.version, gvk.kind);
   MergeCtx ctx{&res.origins, &src};
+  const Json* custom = nullptr;
+  if (node == nullptr && openapi != nullptr && openapi->contains("definitions") &&
+      (*openapi)["definitions"].is_object()) {
+    ctx.definitions = &(*openapi)["definitions"];
+    for (auto it = ctx.definitions->begin(); it != ctx.definitions->end(); ++it) {
+      const Json& def = it.value();
+      if (!def.is_object() || !def.contains("x-kubernetes-group-version-kind")) continue;
+      for (const Json& g : def["x-kubernetes-group-version-kind"]) {
+        if (g.value("group", std::string()) == gvk.group &&
+            g.value("version", std::string()) == gvk.version &&
+            g.value("kind", std::string()) == gvk.kind) {
+          custom = &def;
+        }
+      }
+    }
+  }
   Json patch_body = patch;
   // Identity fields of the patch select the target; they never rename it.
   if (patch_body.contains("metadata") && patch_body["metadata"].is_object()) {
@@ -496,7 +546,7 @@ core::Status ApplyStrategicMerge(Resource& res, const core::Json& patch, const P
   }
   patch_body.erase("apiVersion");
   patch_body.erase("kind");
-  MergeValue(res.obj, patch_body, node, "", "", ctx);
+  MergeValue(res.obj, patch_body, node, "", "", ctx, custom);
   return core::OkStatus();
 }
 

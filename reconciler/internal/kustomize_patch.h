@@ -24,10 +24,12 @@ struct PatchSource {
   FieldOrigin At(const std::string& patch_pointer) const;
 };
 
-// Applies a strategic merge patch to `res` (object, origins). Sets `*deleted` when the patch deletes
-// the whole object (`$patch: delete` at the top).
+// Applies a strategic merge patch to `res` (object, origins). Sets `*deleted` when the patch
+// deletes the whole object (`$patch: delete` at the top). `openapi` (a kustomization's `openapi`
+// document,
+// {"definitions": {...}}) supplies merge keys for kinds the built-in schema does not know.
 core::Status ApplyStrategicMerge(Resource& res, const core::Json& patch, const PatchSource& src,
-                                 bool* deleted);
+                                 bool* deleted, const core::Json* openapi = nullptr);
 
 // Applies a JSON 6902 operation list. Errors read like kustomize's ("... unable to find ...").
 core::Status ApplyJsonPatch(Resource& res, const core::Json& ops, const PatchSource& src);

@@ -18,7 +18,8 @@ std::string Str(const Json& j, const char* key) {
 
 std::string Text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// Visits the nodes a dotted path reaches; with `create`, missing map keys and [k=v] items are added.
+// Visits the nodes a dotted path reaches; with `create`, missing map keys and [k=v] items are
+// added.
 void Walk(Json& node, const std::vector<std::string>& segs, size_t i, const std::string& ptr,
           bool create, const std::function<void(Json&, const std::string&)>& fn) {
   if (i == segs.size()) {
@@ -26,7 +27,8 @@ void Walk(Json& node, const std::vector<std::string>& segs, size_t i, const std:
     return;
   }
   const std::string& seg = segs[i];
-  if (seg.size() > 2 && seg.front() == '[' && seg.back() == ']' && seg.find('=') != std::string::npos) {
+  if (seg.size() > 2 && seg.front() == '[' && seg.back() == ']' &&
+      seg.find('=') != std::string::npos) {
     if (!node.is_array()) {
       if (!create || !node.is_null()) return;
       node = Json::array();
@@ -59,7 +61,8 @@ void Walk(Json& node, const std::vector<std::string>& segs, size_t i, const std:
     return;
   }
   std::string key = seg;
-  if (key.size() > 2 && key.front() == '[' && key.back() == ']') key = key.substr(1, key.size() - 2);
+  if (key.size() > 2 && key.front() == '[' && key.back() == ']')
+    key = key.substr(1, key.size() - 2);
   if (node.is_array()) {
     bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
     if (digits && std::stoul(key) < node.size()) {
@@ -86,8 +89,7 @@ core::StatusOr<Json> SourceValue(std::vector<Resource>& res, const Json& source,
     ASSIGN_OR_RETURN(bool ok, Selects(sel, r));
     if (!ok) continue;
     if (found != nullptr) {
-      return core::InvalidArgumentError(where + ": multiple matches for selector " +
-                                        source.dump());
+      return core::InvalidArgumentError(where + ": multiple matches for selector " + source.dump());
     }
     found = &r;
   }
@@ -100,8 +102,8 @@ core::StatusOr<Json> SourceValue(std::vector<Resource>& res, const Json& source,
   Walk(found->obj, SplitDottedPath(path), 0, "", false,
        [&](Json& n, const std::string&) { values.push_back(n); });
   if (values.empty() || values.front().is_null()) {
-    return core::NotFoundError(where + ": fieldPath `" + path + "` is missing for replacement source " +
-                               found->CurId().ToString());
+    return core::NotFoundError(where + ": fieldPath `" + path +
+                               "` is missing for replacement source " + found->CurId().ToString());
   }
   Json v = values.front();
   const Json opts = source.value("options", Json::object());
@@ -310,7 +312,8 @@ core::Status ResolveVars(std::vector<Resource>& res, const std::vector<Var>& var
       found = &r;
     }
     if (found == nullptr) {
-      return core::NotFoundError(v.where + ": var '" + v.name + "' cannot be mapped to a field in "
+      return core::NotFoundError(v.where + ": var '" + v.name +
+                                 "' cannot be mapped to a field in "
                                  "the set of known resources");
     }
     std::string path = v.field_path;
@@ -323,19 +326,31 @@ core::Status ResolveVars(std::vector<Resource>& res, const std::vector<Var>& var
     }
     values[v.name] = Text(got.front());
   }
-  static const std::regex kRef(R"(\$\(([A-Za-z_][A-Za-z0-9_.-]*)\))");
+  // Kubernetes' expansion rules: $(NAME) expands when NAME is a var, "$$" is a literal "$".
   auto expand = [&](Json& node) {
     if (!node.is_string()) return;
     std::string s = node.get<std::string>(), out;
-    auto begin = std::sregex_iterator(s.begin(), s.end(), kRef);
-    size_t last = 0;
-    for (auto it = begin; it != std::sregex_iterator(); ++it) {
-      out += s.substr(last, it->position() - last);
-      auto v = values.find((*it)[1].str());
-      out += v != values.end() ? v->second : it->str();
-      last = it->position() + it->length();
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] != '$' || i + 1 >= s.size()) {
+        out += s[i];
+        continue;
+      }
+      if (s[i + 1] == '$') {
+        out += '$';
+        ++i;
+        continue;
+      }
+      size_t close = s[i + 1] == '(' ? s.find(')', i + 2) : std::string::npos;
+      if (close != std::string::npos) {
+        auto v = values.find(s.substr(i + 2, close - i - 2));
+        if (v != values.end()) {
+          out += v->second;
+          i = close;
+          continue;
+        }
+      }
+      out += s[i];
     }
-    out += s.substr(last);
     node = out;
   };
   for (Resource& r : res) {

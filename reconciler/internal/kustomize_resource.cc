@@ -58,14 +58,33 @@ Gvk ParseGvk(const core::Json& obj) {
 }
 
 bool IsClusterScoped(const Gvk& gvk) {
-  static const std::set<std::string> kKinds = {
-      "APIService", "CSIDriver", "CSINode", "CertificateSigningRequest", "ClusterRole",
-      "ClusterRoleBinding", "ComponentStatus", "CustomResourceDefinition", "FlowSchema",
-      "IngressClass", "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume",
-      "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass",
-      "SelfSubjectAccessReview", "SelfSubjectRulesReview", "StorageClass", "SubjectAccessReview",
-      "TokenReview", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-      "ValidatingWebhookConfiguration", "VolumeAttachment"};
+  static const std::set<std::string> kKinds = {"APIService",
+                                               "CSIDriver",
+                                               "CSINode",
+                                               "CertificateSigningRequest",
+                                               "ClusterRole",
+                                               "ClusterRoleBinding",
+                                               "ComponentStatus",
+                                               "CustomResourceDefinition",
+                                               "FlowSchema",
+                                               "IngressClass",
+                                               "MutatingWebhookConfiguration",
+                                               "Namespace",
+                                               "Node",
+                                               "PersistentVolume",
+                                               "PodSecurityPolicy",
+                                               "PriorityClass",
+                                               "PriorityLevelConfiguration",
+                                               "RuntimeClass",
+                                               "SelfSubjectAccessReview",
+                                               "SelfSubjectRulesReview",
+                                               "StorageClass",
+                                               "SubjectAccessReview",
+                                               "TokenReview",
+                                               "ValidatingAdmissionPolicy",
+                                               "ValidatingAdmissionPolicyBinding",
+                                               "ValidatingWebhookConfiguration",
+                                               "VolumeAttachment"};
   return kKinds.count(gvk.kind) > 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <regex>
 #include <set>
+#include <unordered_map>
 
 namespace driftguard::reconciler::internal {
 namespace {
@@ -76,14 +77,14 @@ TransformerConfig TransformerConfig::Defaults() {
           base + "/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/"
                  "matchLabels",
           false));
-      c.common_labels.push_back(Spec(
-          "apps", "", kind,
-          base + "/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
-          false));
+      c.common_labels.push_back(
+          Spec("apps", "", kind,
+               base + "/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+               false));
     }
-    c.common_labels.push_back(Spec(
-        "apps", "", kind, "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
-        false));
+    c.common_labels.push_back(
+        Spec("apps", "", kind,
+             "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels", false));
   }
   c.common_labels.push_back(
       Spec("apps", "", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels", true));
@@ -91,8 +92,7 @@ TransformerConfig TransformerConfig::Defaults() {
   c.common_labels.push_back(Spec("batch", "", "Job", "spec/template/metadata/labels", true));
   c.common_labels.push_back(
       Spec("batch", "", "CronJob", "spec/jobTemplate/spec/selector/matchLabels", false));
-  c.common_labels.push_back(
-      Spec("batch", "", "CronJob", "spec/jobTemplate/metadata/labels", true));
+  c.common_labels.push_back(Spec("batch", "", "CronJob", "spec/jobTemplate/metadata/labels", true));
   c.common_labels.push_back(
       Spec("batch", "", "CronJob", "spec/jobTemplate/spec/template/metadata/labels", true));
   c.common_labels.push_back(Spec("", "v1", "Service", "spec/selector", true));
@@ -144,17 +144,20 @@ TransformerConfig TransformerConfig::Defaults() {
   // nameReference (kustomize's default table).
   for (const char* kind : {"Deployment", "ReplicationController", "ReplicaSet", "StatefulSet"}) {
     NameRefEntry e{Gvk{"", "", kind}, {}};
-    e.referrers.push_back(Spec("", "", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name", false));
+    e.referrers.push_back(
+        Spec("", "", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name", false));
     c.name_reference.push_back(e);
   }
   {
     NameRefEntry e{Gvk{"", "v1", "ConfigMap"}, {}};
-    AddPodRefs(e, {"volumes/configMap/name", "containers/env/valueFrom/configMapKeyRef/name",
-                   "initContainers/env/valueFrom/configMapKeyRef/name",
-                   "containers/envFrom/configMapRef/name", "initContainers/envFrom/configMapRef/name",
-                   "volumes/projected/sources/configMap/name"});
+    AddPodRefs(e,
+               {"volumes/configMap/name", "containers/env/valueFrom/configMapKeyRef/name",
+                "initContainers/env/valueFrom/configMapKeyRef/name",
+                "containers/envFrom/configMapRef/name", "initContainers/envFrom/configMapRef/name",
+                "volumes/projected/sources/configMap/name"});
     e.referrers.push_back(Spec("", "", "Node", "spec/configSource/configMap", false));
-    e.referrers.push_back(Spec("rbac.authorization.k8s.io", "", "Role", "rules/resourceNames", false));
+    e.referrers.push_back(
+        Spec("rbac.authorization.k8s.io", "", "Role", "rules/resourceNames", false));
     e.referrers.push_back(
         Spec("rbac.authorization.k8s.io", "", "ClusterRole", "rules/resourceNames", false));
     c.name_reference.push_back(e);
@@ -172,8 +175,9 @@ TransformerConfig TransformerConfig::Defaults() {
     e.referrers.push_back(Spec("", "", "Ingress", "spec/tls/secretName", false));
     e.referrers.push_back(
         Spec("", "", "Ingress", "metadata/annotations/ingress.kubernetes.io\\/auth-secret", false));
-    e.referrers.push_back(Spec(
-        "", "", "Ingress", "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret", false));
+    e.referrers.push_back(Spec("", "", "Ingress",
+                               "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret",
+                               false));
     e.referrers.push_back(Spec("", "", "Ingress",
                                "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-tls-secret",
                                false));
@@ -183,7 +187,8 @@ TransformerConfig TransformerConfig::Defaults() {
     e.referrers.push_back(Spec("", "", "StorageClass", "parameters/adminSecretName", false));
     e.referrers.push_back(Spec("", "", "StorageClass", "parameters/userSecretName", false));
     e.referrers.push_back(Spec("", "", "StorageClass", "parameters/secretRef", false));
-    e.referrers.push_back(Spec("rbac.authorization.k8s.io", "", "Role", "rules/resourceNames", false));
+    e.referrers.push_back(
+        Spec("rbac.authorization.k8s.io", "", "Role", "rules/resourceNames", false));
     e.referrers.push_back(
         Spec("rbac.authorization.k8s.io", "", "ClusterRole", "rules/resourceNames", false));
     c.name_reference.push_back(e);
@@ -191,7 +196,8 @@ TransformerConfig TransformerConfig::Defaults() {
   {
     NameRefEntry e{Gvk{"", "v1", "Service"}, {}};
     e.referrers.push_back(Spec("apps", "", "StatefulSet", "spec/serviceName", false));
-    e.referrers.push_back(Spec("", "", "Ingress", "spec/rules/http/paths/backend/serviceName", false));
+    e.referrers.push_back(
+        Spec("", "", "Ingress", "spec/rules/http/paths/backend/serviceName", false));
     e.referrers.push_back(Spec("", "", "Ingress", "spec/backend/serviceName", false));
     e.referrers.push_back(
         Spec("", "", "Ingress", "spec/rules/http/paths/backend/service/name", false));
@@ -208,12 +214,14 @@ TransformerConfig TransformerConfig::Defaults() {
   }
   {
     NameRefEntry e{Gvk{"rbac.authorization.k8s.io", "", "Role"}, {}};
-    e.referrers.push_back(Spec("rbac.authorization.k8s.io", "", "RoleBinding", "roleRef/name", false));
+    e.referrers.push_back(
+        Spec("rbac.authorization.k8s.io", "", "RoleBinding", "roleRef/name", false));
     c.name_reference.push_back(e);
   }
   {
     NameRefEntry e{Gvk{"rbac.authorization.k8s.io", "", "ClusterRole"}, {}};
-    e.referrers.push_back(Spec("rbac.authorization.k8s.io", "", "RoleBinding", "roleRef/name", false));
+    e.referrers.push_back(
+        Spec("rbac.authorization.k8s.io", "", "RoleBinding", "roleRef/name", false));
     e.referrers.push_back(
         Spec("rbac.authorization.k8s.io", "", "ClusterRoleBinding", "roleRef/name", false));
     c.name_reference.push_back(e);
@@ -282,7 +290,8 @@ core::Status TransformerConfig::Merge(const Json& doc, const std::string& file) 
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string& k = it.key();
     if (k == "nameReference") {
-      if (!it->is_array()) return core::InvalidArgumentError(file + ": nameReference must be a list");
+      if (!it->is_array())
+        return core::InvalidArgumentError(file + ": nameReference must be a list");
       for (const Json& e : *it) {
         NameRefEntry entry;
         entry.referral = Gvk{StrOr(e, "group"), StrOr(e, "version"), StrOr(e, "kind")};
@@ -532,6 +541,8 @@ struct RefCtx {
   std::vector<Resource>* all;
   const Resource* referrer;
   const NameRefEntry* entry;
+  // Every name a resource ever had -> indices into *all (keeps look-ups linear in references).
+  const std::unordered_map<std::string, std::vector<size_t>>* by_name;
 };
 
 // Kustomize's referral selection: same kind once, a previous name equal to `old_name`, the
@@ -541,7 +552,10 @@ core::StatusOr<const Resource*> SelectReferral(const RefCtx& ctx, const std::str
   std::vector<const Resource*> cands;
   ResId referrer_id = ctx.referrer->CurId();
   bool referrer_cluster = IsClusterScoped(referrer_id.gvk);
-  for (const Resource& c : *ctx.all) {
+  auto named = ctx.by_name->find(old_name);
+  if (named == ctx.by_name->end()) return static_cast<const Resource*>(nullptr);
+  for (size_t ci : named->second) {
+    const Resource& c = (*ctx.all)[ci];
     bool gvk_ok = false, name_ok = false;
     for (const ResId& id : c.AllIds()) {
       gvk_ok = gvk_ok || GvkSelects(ctx.entry->referral, id.gvk);
@@ -550,7 +564,9 @@ core::StatusOr<const Resource*> SelectReferral(const RefCtx& ctx, const std::str
     if (!gvk_ok || !name_ok) continue;
     ResId cid = c.CurId();
     if (want_ns != nullptr) {
-      if (!IsClusterScoped(cid.gvk) && !ResId{{}, "", *want_ns}.NsEquals(cid)) continue;
+      // An explicit namespace in the reference must be the referral's original or current one.
+      ResId want{{}, "", *want_ns};
+      if (!IsClusterScoped(cid.gvk) && !want.NsEquals(c.OrgId()) && !want.NsEquals(cid)) continue;
     } else if (!referrer_cluster && !IsClusterScoped(cid.gvk) && !referrer_id.NsEquals(cid)) {
       continue;
     }
@@ -599,11 +615,17 @@ core::Status FixNode(const RefCtx& ctx, Json& node, const Json* roleref_parent) 
 core::Status FixNameReferences(std::vector<Resource>& res, const TransformerConfig& config) {
   // Work on a snapshot of names: fix-ups must see the final names, which they do not change.
   std::vector<Resource> snapshot = res;
+  std::unordered_map<std::string, std::vector<size_t>> by_name;
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    std::set<std::string> names;
+    for (const ResId& id : snapshot[i].AllIds()) names.insert(id.name);
+    for (const std::string& n : names) by_name[n].push_back(i);
+  }
   for (size_t ri = 0; ri < res.size(); ++ri) {
     Resource& r = res[ri];
     Gvk g = r.GetGvk();
     for (const NameRefEntry& e : config.name_reference) {
-      RefCtx ctx{&snapshot, &snapshot[ri], &e};
+      RefCtx ctx{&snapshot, &snapshot[ri], &e, &by_name};
       for (const FieldSpec& s : e.referrers) {
         if (!s.Matches(g)) continue;
         if (s.path == "roleRef/name") {

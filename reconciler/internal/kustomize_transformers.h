@@ -30,8 +30,8 @@ struct TransformerConfig {
 
   static TransformerConfig Defaults();
   // Adds the entries of a kustomize transformer configuration document (`configurations` file):
-  // keys nameReference, commonLabels, commonAnnotations, images, replicas, varReference, namePrefix,
-  // nameSuffix, namespace. Unknown keys are an error naming `file`.
+  // keys nameReference, commonLabels, commonAnnotations, images, replicas, varReference,
+  // namePrefix, nameSuffix, namespace. Unknown keys are an error naming `file`.
   core::Status Merge(const core::Json& doc, const std::string& file);
 };
 

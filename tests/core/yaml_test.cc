@@ -460,11 +460,14 @@ TEST(YamlErrorTest, DuplicateKeys) {
 
 TEST(YamlErrorTest, SyntaxErrorsAliasesAndTags) {
   EXPECT_EQ(ParseError("a: 1\n---\nb: [1, 2\nc: 3\n"),
-            "bad.yaml: document 2, line 4, column 2: end of sequence flow not found");
+            "bad.yaml: document 2, line 5, column 1: did not find expected ',' or ']'");
   EXPECT_EQ(ParseError("a:\n  b: 1\n c: 2\n"),
-            "bad.yaml: document 1, line 3, column 2: end of map not found");
-  EXPECT_EQ(ParseError("a: }\n"), "bad.yaml: document 1, line 1, column 4: illegal flow end");
-  EXPECT_EQ(ParseError("a: b: c\n"), "bad.yaml: document 1, line 1, column 5: illegal map value");
+            "bad.yaml: document 1, line 3, column 2: did not find expected key");
+  EXPECT_EQ(
+      ParseError("a: }\n"),
+      "bad.yaml: document 1, line 1, column 4: found unexpected '}' outside a flow collection");
+  EXPECT_EQ(ParseError("a: b: c\n"),
+            "bad.yaml: document 1, line 1, column 5: mapping values are not allowed here");
   EXPECT_EQ(ParseError("a: 1\nb: *nope\n"),
             "bad.yaml: document 1, line 2, column 4: the referenced anchor is not defined");
   EXPECT_EQ(ParseError("a: &x [1, *x]\n"),

@@ -400,6 +400,22 @@ TEST_F(GitSourceFileTest, EnforcesFileAndTotalSizeLimits) {
   EXPECT_EQ(a->bytes, 1200u);
 }
 
+TEST_F(GitSourceFileTest, TimeoutFailsTheFetchAndKeepsTheLastArtifact) {
+  repo_.Write("a.yaml", "a\n");
+  repo_.Commit("first");
+  LibGit2Source source(options_);
+  GitSourceSpec spec = Spec();
+  spec.ref.branch = "main";
+  auto good = source.Fetch(spec);
+  ASSERT_TRUE(good.ok()) << good.status();
+  repo_.Write("a.yaml", "b\n");
+  repo_.Commit("second");
+  spec.timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(source.Fetch(spec).status(),
+            core::DeadlineExceededError(Where() + ": timed out after 0s"));
+  EXPECT_EQ(source.last_artifact(), *good);
+}
+
 TEST_F(GitSourceFileTest, RequiresKnownHostsForSsh) {
   LibGit2Source source(options_);
   GitSourceSpec spec;

@@ -265,9 +265,8 @@ TEST_F(HttpsGitTest, FetchesWithABearerToken) {
   LibGit2Source other(GitSourceOptions{cache_.path() / "other"});
   auto status = other.Fetch(spec).status();
   EXPECT_EQ(status,
-            core::UnauthenticatedError(Where(spec.url) +
-                                       ": the server requires authentication and the secret has no "
-                                       "username/password (the bearer token was refused)"));
+            core::UnauthenticatedError(
+                Where(spec.url) + ": authentication failed: the server refused the bearer token"));
   EXPECT_EQ(status.message().find("wrong-token-value"), std::string::npos);
 }
 

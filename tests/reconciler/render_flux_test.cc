@@ -125,8 +125,9 @@ postBuild:
 }
 
 TEST(FluxPostBuildTest, NoVariablesMeansNoSubstitution) {
-  auto objs = Objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "
-                      "\"${X:=d}\"}\n");
+  auto objs = Objects(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "
+      "\"${X:=d}\"}\n");
   FluxBuildOptions o;
   o.name = "n";
   o.namespace_ = "ns";
@@ -136,8 +137,9 @@ TEST(FluxPostBuildTest, NoVariablesMeansNoSubstitution) {
 }
 
 TEST(FluxPostBuildTest, InvalidVariableNameAndStrictFailureLeaveObjectsUnchanged) {
-  auto objs = Objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "
-                      "\"${X}\"}\n");
+  auto objs = Objects(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "
+      "\"${X}\"}\n");
   const Json before = objs[0].object;
   FluxBuildOptions o;
   o.name = "n";

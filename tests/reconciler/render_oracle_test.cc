@@ -301,7 +301,8 @@ configMapGenerator:
 }
 
 TEST_F(RenderOracleTest, ComponentsAndThreeDeepOverlay) {
-  WriteFile(tmp_.path() / "comp/kustomization.yaml", R"Y(apiVersion: kustomize.config.k8s.io/v1alpha1
+  WriteFile(tmp_.path() / "comp/kustomization.yaml",
+            R"Y(apiVersion: kustomize.config.k8s.io/v1alpha1
 kind: Component
 resources: [extra.yaml]
 patches:
@@ -425,14 +426,38 @@ generators: [gen.yaml]
   ExpectMatchesOracle(tmp_.path(), "tr");
 }
 
+TEST(RenderSubjectsTest, SubjectNamespacesFollowKustomize) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "base/r.yaml", R"Y(apiVersion: v1
+kind: ServiceAccount
+metadata: {name: sa}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects:
+- {kind: ServiceAccount, name: sa, namespace: app}
+- {kind: ServiceAccount, name: sa, namespace: default}
+- {kind: ServiceAccount, name: sa, namespace: elsewhere}
+- {kind: ServiceAccount, name: sa}
+- {kind: ServiceAccount, name: missing, namespace: default}
+- {kind: Group, name: default}
+)Y");
+  WriteFile(tmp.path() / "base/kustomization.yaml", "namespace: app\nresources: [r.yaml]\n");
+  WriteFile(tmp.path() / "ov/kustomization.yaml",
+            "namePrefix: p-\nnamespace: prod\nresources: [../base]\n");
+  ExpectMatchesOracle(tmp.path(), "ov");
+  ExpectMatchesOracle(tmp.path(), "base");
+}
+
 TEST(RenderFluxTreeTest, DirectoryWithoutKustomizationRendersEveryYamlFile) {
   TempDir tmp;
   WriteFile(tmp.path() / "apps/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
   WriteFile(tmp.path() / "apps/sub/b.yml",
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n---\n");
   WriteFile(tmp.path() / "apps/notes.txt", "not yaml: [");
-  WriteFile(tmp.path() / "apps/kbase/kustomization.yaml",
-            "resources: [c.yaml]\nnamePrefix: k-\n");
+  WriteFile(tmp.path() / "apps/kbase/kustomization.yaml", "resources: [c.yaml]\nnamePrefix: k-\n");
   WriteFile(tmp.path() / "apps/kbase/c.yaml",
             "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\n");
   std::vector<Json> got = Render(tmp.path(), "apps");

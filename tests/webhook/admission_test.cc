@@ -69,6 +69,11 @@ TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
   std::string body = Fixture("deployment-update-v1.json");
   AdmissionRequest r = MustDecode(body);
   Json doc = Json::parse(body);
+  ASSERT_TRUE(doc["request"]["object"]["metadata"].contains("managedFields"));
+  ASSERT_TRUE(doc["request"]["oldObject"]["metadata"].contains("managedFields"));
+  // Identical to the sent objects except for managedFields, which the decoder leaves out.
+  doc["request"]["object"]["metadata"].erase("managedFields");
+  doc["request"]["oldObject"]["metadata"].erase("managedFields");
   EXPECT_EQ(r.object, doc["request"]["object"]);
   EXPECT_EQ(r.old_object, doc["request"]["oldObject"]);
   EXPECT_EQ(r.object["spec"]["replicas"], 5);
@@ -79,6 +84,24 @@ TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
   EXPECT_THAT(r.user_info.extra["scopes"], ElementsAre("openid", "groups"));
   EXPECT_THAT(r.user_info.extra["authentication.kubernetes.io/credential-id"],
               ElementsAre("JTI=2b7c9d1e-55aa-4c3e-9f0b-7e6d5c4b3a21"));
+}
+
+TEST(DecodeAdmissionReviewTest, OnlyTopLevelManagedFieldsOfTheObjectsAreLeftOut) {
+  AdmissionRequest r = MustDecode(
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",)"
+      R"("kind":{"version":"v1","kind":"ConfigMap"},"resource":{"version":"v1",)"
+      R"("resource":"configmaps"},"operation":"UPDATE","managedFields":1,)"
+      R"("object":{"metadata":{"name":"a","managedFields":[{"manager":"x","fieldsV1":)"
+      R"({"f:data":{"managedFields":{}}}}],"labels":{"managedFields":"kept"}},)"
+      R"("data":{"managedFields":"kept"},"spec":{"metadata":{"managedFields":[1]}}},)"
+      R"("oldObject":{"metadata":{"managedFields":null,"name":"a"},"list":[{"metadata":)"
+      R"({"managedFields":2}}]},"options":{"metadata":{"managedFields":3}}}})");
+  EXPECT_EQ(r.object, Json::parse(R"({"metadata":{"name":"a","labels":{"managedFields":"kept"}},)"
+                                  R"("data":{"managedFields":"kept"},)"
+                                  R"("spec":{"metadata":{"managedFields":[1]}}})"));
+  EXPECT_EQ(r.old_object,
+            Json::parse(R"({"metadata":{"name":"a"},"list":[{"metadata":{"managedFields":2}}]})"));
+  EXPECT_EQ(r.options, Json::parse(R"({"metadata":{"managedFields":3}})"));
 }
 
 TEST(DecodeAdmissionReviewTest, DeleteHasOldObjectOnly) {
