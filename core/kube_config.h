@@ -10,9 +10,10 @@
 //   config.field_manager = "driftguard";
 //   RETURN_IF_ERROR(config.Validate());
 //
-// Supported: cluster server, certificate-authority(-data), insecure-skip-tls-verify,
-// tls-server-name is rejected; user client-certificate(-data)/client-key(-data), token, tokenFile.
-// `exec` and `auth-provider` credential plugins are refused with a clear error.
+// Supported: cluster server, certificate-authority(-data), insecure-skip-tls-verify; user
+// client-certificate(-data)/client-key(-data), token, tokenFile. Refused with a clear error
+// (never silently ignored): `exec` and `auth-provider` credential plugins, basic auth,
+// tls-server-name, proxy-url.
 //
 // Components never read the environment: main.cc calls InClusterEnvironment::FromProcess() and
 // passes the result to LoadInClusterConfig.

@@ -12,6 +12,7 @@
 // Exit codes: 0 success, 1 runtime failure (the run function returned an error), 2 usage or
 // configuration error (bad flag, bad value, missing subcommand).
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -26,7 +27,9 @@
 #include "core/field_diff.h"
 #include "core/flags.h"
 #include "core/flux_api.h"
+#include "core/flux_config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/object_ref.h"
 #include "core/schema.h"
 #include "core/status.h"
@@ -34,6 +37,10 @@
 #include "core/yaml.h"
 #include "reconciler/flux_postbuild.h"
 #include "reconciler/render.h"
+#include "reconciler/source_sync.h"
+#include "webhook/guard.h"
+#include "webhook/guard_config.h"
+#include "webhook/server.h"
 
 namespace driftguard {
 namespace {
@@ -278,6 +285,157 @@ Status RunCerts(const GlobalOptions&, const CertsCmdOptions& options, const Args
 }
 
 // ---------------------------------------------------------------------------------------------
+// The guard stack shared by `webhook` and `demo`: config → desired state (source sync) → guard →
+// HTTPS server.
+
+// Reads a mounted-Secret-style directory: <dir>/<namespace>/<name>/<key> (or <dir>/<name>/<key>).
+reconciler::ObjectDataLookup DirectoryLookup(const std::string& dir) {
+  if (dir.empty()) return nullptr;
+  return [dir](std::string_view kind, std::string_view ns,
+               std::string_view name) -> core::StatusOr<std::map<std::string, std::string>> {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path base = fs::path(dir) / std::string(ns) / std::string(name);
+    if (!fs::is_directory(base, ec)) base = fs::path(dir) / std::string(name);
+    if (!fs::is_directory(base, ec)) {
+      return core::NotFoundError(std::string(kind) + " " + std::string(ns) + "/" +
+                                 std::string(name) + " not found under " + dir);
+    }
+    std::map<std::string, std::string> data;
+    for (const auto& entry : fs::directory_iterator(base, ec)) {
+      const std::string key = entry.path().filename().string();
+      if (!entry.is_regular_file() || key.rfind("..", 0) == 0) continue;
+      ASSIGN_OR_RETURN(data[key], ReadText(entry.path().string()));
+    }
+    return data;
+  };
+}
+
+struct GuardStackOptions {
+  std::string config;
+  std::string cache_dir = "/tmp/driftguard/cache";
+  std::string secrets_dir;
+  webhook::WebhookServerOptions server;
+
+  void Bind(core::FlagSet& flags) {
+    flags.String("config", &config,
+                 "Multi-document YAML: Flux GitRepository and Kustomization objects plus at most "
+                 "one driftguard.io/v1alpha1 GuardConfig");
+    flags.String("cache-dir", &cache_dir, "Where Git repositories are cached");
+    flags.String("secrets-dir", &secrets_dir,
+                 "Directory of Secret/ConfigMap data for secretRef and substituteFrom: "
+                 "<dir>/<namespace>/<name>/<key>");
+    flags.String("tls-cert-file", &server.tls_cert_file, "PEM serving certificate");
+    flags.String("tls-private-key-file", &server.tls_key_file, "PEM private key");
+    flags.String("client-ca-file", &server.client_ca_file,
+                 "PEM CA bundle; when set, clients must present a certificate it signed");
+    flags.String("bind-address", &server.bind_address, "Address the HTTPS listener binds to");
+    flags.Int("secure-port", &server.secure_port, "HTTPS port (0 picks a free port)");
+    flags.String("metrics-bind-address", &server.metrics_bind_address,
+                 "host:port of the plain-HTTP /metrics listener (\"\" disables)");
+  }
+  Status Validate() const {
+    if (config.empty()) return core::InvalidArgumentError("--config is required");
+    return server.Validate();
+  }
+};
+
+// Everything the guard needs, alive together.
+struct GuardStack {
+  core::FluxConfig config;
+  webhook::GuardConfig guard_config;
+  core::DesiredStateStore store;
+  core::MetricsRegistry registry;
+  std::unique_ptr<webhook::GuardMetrics> guard_metrics;
+  std::unique_ptr<webhook::Guard> guard;
+  std::unique_ptr<reconciler::SourceSync> sync;
+  std::unique_ptr<webhook::WebhookServer> server;
+};
+
+core::StatusOr<std::unique_ptr<GuardStack>> BuildGuardStack(const GuardStackOptions& options,
+                                                            core::FluxConfig config) {
+  auto stack = std::make_unique<GuardStack>();
+  stack->config = std::move(config);
+  if (stack->config.guard_config) {
+    ASSIGN_OR_RETURN(
+        stack->guard_config,
+        webhook::ParseGuardConfig(*stack->config.guard_config, stack->config.guard_config_where));
+  }
+  for (const core::Kustomization& k : stack->config.kustomizations) {
+    const core::Json& meta = k.object["metadata"];
+    if (meta.contains("annotations") && meta["annotations"].contains(webhook::kModeAnnotation)) {
+      auto mode = webhook::ParseGuardMode(
+          meta["annotations"][std::string(webhook::kModeAnnotation)].get<std::string>());
+      if (!mode.ok()) {
+        return core::InvalidArgumentError("Kustomization " + k.namespace_ + "/" + k.name +
+                                          ": annotation " + std::string(webhook::kModeAnnotation) +
+                                          ": " + mode.status().message());
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(stack->guard_metrics,
+                   webhook::GuardMetrics::Register(stack->registry, &stack->store));
+  stack->guard = std::make_unique<webhook::Guard>(stack->guard_config, &stack->store,
+                                                  stack->guard_metrics.get());
+  reconciler::SourceSyncOptions sync_options;
+  sync_options.cache_dir = options.cache_dir;
+  RETURN_IF_ERROR(sync_options.Validate());
+  stack->sync = std::make_unique<reconciler::SourceSync>(sync_options, stack->config, &stack->store,
+                                                         DirectoryLookup(options.secrets_dir),
+                                                         &stack->registry);
+  GuardStack* raw = stack.get();
+  webhook::WebhookServerHooks hooks;
+  hooks.readiness = [raw]() -> Status {
+    std::string reason;
+    if (raw->store.Current()->Ready(&reason)) return core::OkStatus();
+    return core::UnavailableError(reason);
+  };
+  hooks.registry = &stack->registry;
+  stack->server =
+      std::make_unique<webhook::WebhookServer>(options.server, stack->guard.get(), hooks);
+  return stack;
+}
+
+// Blocks until SIGINT or SIGTERM.
+void WaitForTermination() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  core::Logger("main")->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+// ---------------------------------------------------------------------------------------------
+// driftguard webhook
+
+Status RunWebhook(const GlobalOptions&, const GuardStackOptions& options, const Args&) {
+  ASSIGN_OR_RETURN(core::FluxConfig config, core::LoadFluxConfig(options.config));
+  ASSIGN_OR_RETURN(auto stack, BuildGuardStack(options, std::move(config)));
+  // Signals are taken synchronously by WaitForTermination; block them before threads start so
+  // every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  stack->sync->Start();
+  RETURN_IF_ERROR(stack->server->Start());
+  auto log = core::Logger("main");
+  log->info(
+      "serving admission reviews on {}:{} (metrics on port {}); {} Kustomization(s), mode "
+      "{}, protect {}",
+      options.server.bind_address, stack->server->secure_port(), stack->server->metrics_port(),
+      stack->config.kustomizations.size(), webhook::GuardModeName(stack->guard_config.default_mode),
+      webhook::ProtectLevelName(stack->guard_config.protect));
+  WaitForTermination();
+  stack->server->Stop();  // finishes in-flight reviews
+  stack->sync->Stop();
+  return core::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The subcommand table.
 
 struct SubcommandSpec {
@@ -337,6 +495,11 @@ std::vector<Subcommand> Subcommands() {
       Define(
           {.name = "version", .summary = "Print the version and the Git commit it was built from"},
           RunVersion),
+      Define({.name = "webhook",
+              .summary = "Serve the admission webhook over HTTPS, keeping the desired state in "
+                         "sync with Git",
+              .usage = "--config FILE --tls-cert-file CRT --tls-private-key-file KEY [flags]"},
+             RunWebhook),
   };
 }
 

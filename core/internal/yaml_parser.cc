@@ -363,15 +363,14 @@ class YamlDocumentParser::Impl {
   void Reset(std::string_view body, int first_line) {
     first_line_ = first_line;
     // Only '\n' breaks lines below: CRLF becomes LF (same lines and columns for every other
-    // byte), a lone CR becomes LF.
+    // byte). A lone CR stays an ordinary character, as in yaml-cpp and the stream splitter
+    // (which count lines by LF).
     if (body.find('\r') != std::string_view::npos) {
       normalized_.clear();
       normalized_.reserve(body.size());
       for (size_t i = 0; i < body.size(); ++i) {
-        if (body[i] != '\r') {
+        if (body[i] != '\r' || i + 1 >= body.size() || body[i + 1] != '\n') {
           normalized_.push_back(body[i]);
-        } else if (i + 1 >= body.size() || body[i + 1] != '\n') {
-          normalized_.push_back('\n');
         }
       }
       body = normalized_;
@@ -1163,8 +1162,9 @@ class YamlDocumentParser::Impl {
         ind = sp;
         break;
       }
-      if (ind < 0) ind = std::max(max_empty, min_indent);
-      if (ind < min_indent) ind = min_indent;
+      // Leading empty lines count too: a first text line indented less than them ends the
+      // scalar (as in libyaml and yaml-cpp).
+      ind = std::max({ind, max_empty, min_indent});
     }
 
     int pending = 0;  // empty lines since the last text line
