@@ -36,8 +36,10 @@
 #include "core/version.h"
 #include "core/yaml.h"
 #include "reconciler/flux_postbuild.h"
+#include "reconciler/git_local.h"
 #include "reconciler/render.h"
 #include "reconciler/source_sync.h"
+#include "webhook/demo_session.h"
 #include "webhook/guard.h"
 #include "webhook/guard_config.h"
 #include "webhook/server.h"
@@ -436,6 +438,117 @@ Status RunWebhook(const GlobalOptions&, const GuardStackOptions& options, const 
 }
 
 // ---------------------------------------------------------------------------------------------
+// driftguard demo
+
+struct DemoOptions {
+  std::string examples = DRIFTGUARD_EXAMPLES_DIR;
+  bool keep = false;
+
+  void Bind(core::FlagSet& flags) {
+    flags.String("examples", &examples, "The GitOps repository to serve (examples/ of the source)");
+    flags.Bool("keep", &keep, "Keep the demo's temporary directory");
+  }
+  Status Validate() const {
+    if (!std::filesystem::is_directory(examples)) {
+      return core::InvalidArgumentError("--examples: " + examples + " is not a directory");
+    }
+    return core::OkStatus();
+  }
+};
+
+Status RunDemo(const GlobalOptions& global, const DemoOptions& options, const Args&) {
+  namespace fs = std::filesystem;
+  if (global.log.level == "info") {
+    // The session prints every decision itself; keep the log to warnings unless asked.
+    core::LogOptions quiet = global.log;
+    quiet.level = "warn";
+    RETURN_IF_ERROR(core::InitLogging(quiet));
+  }
+  std::string tmpl = (fs::temp_directory_path() / "driftguard-demo-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return core::InternalError("cannot create a temp dir");
+  const fs::path work = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    bool keep;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(dir, ec);
+    }
+  } cleanup{work, options.keep};
+
+  std::cout << "== driftguard demo: the examples/ repository, served over file://, guarded over "
+               "HTTPS\n\n";
+  ASSIGN_OR_RETURN(std::string commit,
+                   reconciler::CommitDirectory(options.examples, work / "repo", "main",
+                                               "examples: shop apps and infrastructure"));
+  std::cout << "Git repository " << (work / "repo").string() << " at commit " << commit.substr(0, 7)
+            << "\n";
+
+  certs::GenerateOptions cert_options;
+  cert_options.extra_ip_addresses = {"127.0.0.1"};
+  cert_options.extra_dns_names = {"localhost"};
+  certs::SystemClock clock;
+  ASSIGN_OR_RETURN(certs::Material material, certs::Generate(cert_options, clock));
+  RETURN_IF_ERROR(certs::WriteMaterial(material, (work / "certs").string()));
+  std::cout << "generated a CA and a serving certificate for 127.0.0.1 in "
+            << (work / "certs").string() << "\n";
+
+  const fs::path config_path = fs::path(options.examples) / "clusters/demo/driftguard.yaml";
+  ASSIGN_OR_RETURN(core::FluxConfig config, core::LoadFluxConfig(config_path));
+  for (core::GitRepository& r : config.repositories) r.url = "file://" + (work / "repo").string();
+
+  GuardStackOptions stack_options;
+  stack_options.cache_dir = (work / "cache").string();
+  stack_options.server.bind_address = "127.0.0.1";
+  stack_options.server.secure_port = 0;
+  stack_options.server.metrics_bind_address = "127.0.0.1:0";
+  stack_options.server.tls_cert_file = (work / "certs/tls.crt").string();
+  stack_options.server.tls_key_file = (work / "certs/tls.key").string();
+  RETURN_IF_ERROR(stack_options.server.Validate());
+  ASSIGN_OR_RETURN(auto stack, BuildGuardStack(stack_options, std::move(config)));
+  RETURN_IF_ERROR(stack->sync->SyncOnce());
+  std::cout << "\n== desired state (rendered like kubectl kustomize, plus Flux post-build)\n";
+  auto view = stack->store.Current();
+  for (const auto& [id, entry] : view->entries()) {
+    std::cout << "Kustomization " << id.ToString() << ": " << entry.snapshot->objects().size()
+              << " objects at " << entry.snapshot->info().revision << "\n";
+    for (const core::DesiredObject& o : entry.snapshot->objects()) {
+      std::cout << "  " << o.ref.ToString();
+      const core::FieldOrigin* origin = core::FindPointer(o.object, "/spec/replicas") != nullptr
+                                            ? o.Origin("/spec/replicas")
+                                            : nullptr;
+      if (origin != nullptr) {
+        std::cout << "   spec.replicas declared in " << origin->file << ":" << origin->line;
+      }
+      std::cout << "\n";
+    }
+  }
+
+  RETURN_IF_ERROR(stack->server->Start());
+  std::cout << "\n== webhook serving on https://127.0.0.1:" << stack->server->secure_port()
+            << " (mode " << webhook::GuardModeName(stack->guard_config.default_mode)
+            << "; Kustomization redis: revert)\n\n";
+  webhook::DemoSessionOptions session;
+  session.port = stack->server->secure_port();
+  session.ca_file = (work / "certs/ca.crt").string();
+  auto summary = webhook::RunDemoSession(session, *view, std::cout);
+  stack->server->Stop();
+  RETURN_IF_ERROR(summary.status());
+  std::cout << "== " << summary->steps << " requests: " << summary->denied << " denied, "
+            << summary->reverted << " reverted, " << summary->allowed << " allowed\n\n";
+  std::cout << "== metrics (excerpt)\n";
+  std::istringstream metrics(stack->registry.Render());
+  for (std::string line; std::getline(metrics, line);) {
+    if (line.rfind("driftguard_admission_requests_total{", 0) == 0 ||
+        line.rfind("driftguard_drift_attempts_total{", 0) == 0 ||
+        line.rfind("driftguard_break_glass_total{", 0) == 0) {
+      std::cout << line << "\n";
+    }
+  }
+  return core::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The subcommand table.
 
 struct SubcommandSpec {
@@ -479,6 +592,10 @@ std::vector<Subcommand> Subcommands() {
               .min_args = 1,
               .max_args = 2},
              RunCerts),
+      Define({.name = "demo",
+              .summary = "Serve examples/ from a local Git repository, start the webhook and "
+                         "replay a scripted kubectl session against it"},
+             RunDemo),
       Define({.name = "diff",
               .summary = "Print per-field differences between a rendered directory and live "
                          "objects",
