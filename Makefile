@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build test demo format format-check bench clean
+.PHONY: deps configure build test demo format format-check bench fuzz clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -16,6 +16,11 @@ build: configure
 
 test: build format-check
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE e2e
+	FUZZ_RUNS=$(FUZZ_RUNS) bash scripts/fuzz.sh 60 $(BUILD_DIR)-fuzz
+
+# Inputs each fuzz target runs in `make test` (deterministic: fixed seed); `scripts/fuzz.sh 600`
+# fuzzes for longer.
+FUZZ_RUNS ?= 50000
 
 demo: build
 	$(BUILD_DIR)/cmd/driftguard/driftguard demo
@@ -29,6 +34,9 @@ format-check:
 
 bench: build
 	bash bench/run_all.sh
+
+fuzz:
+	bash scripts/fuzz.sh 600 $(BUILD_DIR)-fuzz
 
 clean:
 	rm -rf $(BUILD_DIR)

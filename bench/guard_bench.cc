@@ -158,7 +158,7 @@ struct World {
       apps.push_back(Desired(Filler("apps", i), {{"", {"apps/generated.yaml", i + 1}}}));
     }
     Publish(store, "apps", KustomizationObject("apps"), std::move(apps));
-    for (const char* ks : {"infra", "monitoring", "payments", "search", "edge"}) {
+    for (const char* ks : {"infra", "monitoring", "payments", "search"}) {
       std::vector<core::DesiredObject> objects;
       for (int i = 0; i < kPerKustomization; ++i) {
         objects.push_back(

@@ -1,6 +1,8 @@
 #include "core/field_diff.h"
 
+#include <bit>
 #include <charconv>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -258,12 +260,102 @@ bool Ignored(const DiffOptions& options, const std::string& pointer) {
   return false;
 }
 
+// The ignored pointers a path is still on its way to, as a bitmask over DiffOptions'
+// ignored_pointers (the first 64; with more, Differ checks rendered pointers instead).
+struct IgnoreTrack {
+  uint64_t live = 0;  // pointers that the path so far is a proper prefix of (at a token boundary)
+  size_t length = 0;  // length of the path's pointer text so far
+};
+
+// Matches "/" + the escaped form of `key` in `pointer` at `pos`; the end position or npos.
+size_t MatchFieldToken(std::string_view pointer, size_t pos, std::string_view key) {
+  if (pos >= pointer.size() || pointer[pos] != '/') return std::string_view::npos;
+  ++pos;
+  for (char c : key) {
+    if (c == '~' || c == '/') {
+      if (pos + 1 >= pointer.size() || pointer[pos] != '~' ||
+          pointer[pos + 1] != (c == '~' ? '0' : '1')) {
+        return std::string_view::npos;
+      }
+      pos += 2;
+    } else {
+      if (pos >= pointer.size() || pointer[pos] != c) return std::string_view::npos;
+      ++pos;
+    }
+  }
+  return pos;
+}
+
+size_t EscapedLength(std::string_view key) {
+  size_t n = key.size() + 1;
+  for (char c : key) n += (c == '~' || c == '/') ? 1 : 0;
+  return n;
+}
+
+// One step of a path: a map field, or a list item (by index on each side; npos stands for "-").
+struct Segment {
+  std::string_view key;            // map field, when keying == nullptr
+  const Keying* keying = nullptr;  // list item: renders the human selector from `item`
+  const Json* item = nullptr;
+  size_t index_a = 0;
+  size_t index_b = 0;
+};
+
 class Differ {
  public:
   Differ(const DiffOptions& options, std::vector<FieldChange>* out)
-      : options_(options), out_(out) {}
+      : options_(options), out_(out), tracked_(options.ignored_pointers.size() <= 64) {}
 
-  void Compare(const Json* a, const Json* b, const SchemaNode* node) {
+  void Run(const Json& a, const Json& b, const SchemaNode* schema) {
+    IgnoreTrack root;
+    bool ignored = false;
+    if (tracked_) {
+      for (size_t i = 0; i < options_.ignored_pointers.size(); ++i) {
+        const std::string& p = options_.ignored_pointers[i];
+        if (p.empty()) ignored = true;  // "" covers the whole object
+        if (!p.empty() && p.front() == '/') root.live |= uint64_t{1} << i;
+      }
+    }
+    Compare(&a, &b, schema, root, root, ignored);
+  }
+
+ private:
+  // Advances `track` over a field token; true when an ignored pointer ends exactly here.
+  bool AdvanceField(IgnoreTrack& track, std::string_view key) const {
+    if (track.live == 0) return false;
+    bool hit = false;
+    uint64_t live = 0;
+    for (uint64_t bits = track.live; bits != 0; bits &= bits - 1) {
+      int i = std::countr_zero(bits);
+      std::string_view p = options_.ignored_pointers[i];
+      size_t end = MatchFieldToken(p, track.length, key);
+      if (end == std::string_view::npos) continue;
+      if (end == p.size()) {
+        hit = true;
+      } else if (p[end] == '/') {
+        live |= uint64_t{1} << i;
+      }
+    }
+    track.live = live;
+    if (live != 0) track.length += EscapedLength(key);
+    return hit;
+  }
+
+  // Same for a list index (npos: "-").
+  bool AdvanceIndex(IgnoreTrack& track, size_t index) const {
+    if (track.live == 0) return false;
+    char buf[24];
+    std::string_view token = "-";
+    if (index != std::string_view::npos) {
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, index);
+      token = std::string_view(buf, static_cast<size_t>(end - buf));
+    }
+    // Digits and "-" need no escaping, so the field matcher serves.
+    return AdvanceField(track, token);
+  }
+
+  void Compare(const Json* a, const Json* b, const SchemaNode* node, const IgnoreTrack& ta,
+               const IgnoreTrack& tb, bool ignored) {
     if (options_.empty_equals_absent) {
       if (a != nullptr && IsEmptyValue(*a)) a = nullptr;
       if (b != nullptr && IsEmptyValue(*b)) b = nullptr;
@@ -273,13 +365,13 @@ class Differ {
       return;
     }
     if (a == nullptr && b == nullptr) return;
-    if (Ignored(options_, p_.pa) || Ignored(options_, p_.pb)) return;
+    if (tracked_ ? ignored : IgnoredRendered()) return;
     if (a == nullptr || b == nullptr) return Emit(a, b);
-    if (a->is_object() && b->is_object() && GranularMap(node)) return Maps(*a, *b, node);
+    if (a->is_object() && b->is_object() && GranularMap(node)) return Maps(*a, *b, node, ta, tb);
     if (a->is_array() && b->is_array()) {
       Keying keying;
       if (KeyedList(node, &keying) && keying.Usable(*a) && keying.Usable(*b)) {
-        return Lists(*a, *b, keying, node->Items());
+        return Lists(*a, *b, keying, node->Items(), ta, tb);
       }
       if (IsSetList(node)) {
         if (!SameSet(*a, *b)) Emit(a, b);
@@ -289,58 +381,114 @@ class Differ {
     if (*a != *b) Emit(a, b);
   }
 
- private:
-  void Maps(const Json& a, const Json& b, const SchemaNode* node) {
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      auto mark = p_.mark();
-      p_.PushField(it.key());
-      auto other = b.find(it.key());
-      Compare(&*it, other == b.end() ? nullptr : &*other,
-              node != nullptr ? node->Child(it.key()) : nullptr);
-      p_.reset(mark);
+  void Field(std::string_view key, const Json* a, const Json* b, const SchemaNode* node,
+             const IgnoreTrack& ta, const IgnoreTrack& tb) {
+    IgnoreTrack ca = ta, cb = tb;
+    bool ignored = false;
+    if (tracked_) {
+      ignored = AdvanceField(ca, key);
+      ignored = AdvanceField(cb, key) || ignored;
     }
-    for (auto it = b.begin(); it != b.end(); ++it) {
-      if (a.contains(it.key())) continue;
-      auto mark = p_.mark();
-      p_.PushField(it.key());
-      Compare(nullptr, &*it, node != nullptr ? node->Child(it.key()) : nullptr);
-      p_.reset(mark);
-    }
+    path_.push_back(Segment{key});
+    Compare(a, b, node != nullptr ? node->Child(key) : nullptr, ca, cb, ignored);
+    path_.pop_back();
   }
 
-  void Lists(const Json& a, const Json& b, const Keying& keying, const SchemaNode* item_node) {
+  void Item(const Keying& keying, const Json& item, size_t ia, size_t ib, const Json* a,
+            const Json* b, const SchemaNode* item_node, const IgnoreTrack& ta,
+            const IgnoreTrack& tb) {
+    IgnoreTrack ca = ta, cb = tb;
+    bool ignored = false;
+    if (tracked_) {
+      ignored = AdvanceIndex(ca, ia);
+      ignored = AdvanceIndex(cb, ib) || ignored;
+    }
+    path_.push_back(Segment{{}, &keying, &item, ia, ib});
+    Compare(a, b, item_node, ca, cb, ignored);
+    path_.pop_back();
+  }
+
+  // Both maps iterate in key order (Json objects are sorted maps), so one merge pass pairs the
+  // fields; fields only `b` has come after all of `a`'s, as documented.
+  void Maps(const Json& a, const Json& b, const SchemaNode* node, const IgnoreTrack& ta,
+            const IgnoreTrack& tb) {
+    std::vector<Json::const_iterator> only_b;
+    auto ib = b.begin();
+    for (auto ia = a.begin(); ia != a.end(); ++ia) {
+      const std::string& key = ia.key();
+      int order = 1;
+      while (ib != b.end() && (order = ib.key().compare(key)) < 0) {
+        only_b.push_back(ib);
+        ++ib;
+      }
+      if (ib != b.end() && order == 0) {
+        Field(key, &*ia, &*ib, node, ta, tb);
+        ++ib;
+      } else {
+        Field(key, &*ia, nullptr, node, ta, tb);
+      }
+    }
+    for (; ib != b.end(); ++ib) only_b.push_back(ib);
+    for (const Json::const_iterator& it : only_b) Field(it.key(), nullptr, &*it, node, ta, tb);
+  }
+
+  void Lists(const Json& a, const Json& b, const Keying& keying, const SchemaNode* item_node,
+             const IgnoreTrack& ta, const IgnoreTrack& tb) {
+    constexpr size_t kAbsent = std::string_view::npos;
     for (size_t i = 0; i < a.size(); ++i) {
       size_t j = 0;
       while (j < b.size() && !keying.SameKey(a[i], b[j])) ++j;
-      auto mark = p_.mark();
-      keying.AppendSelector(p_.human, a[i]);
-      PathBuilder::AppendIndex(p_.pa, i);
-      if (j < b.size()) {
-        PathBuilder::AppendIndex(p_.pb, j);
-      } else {
-        p_.pb += "/-";
-      }
-      Compare(&a[i], j < b.size() ? &b[j] : nullptr, item_node);
-      p_.reset(mark);
+      bool matched = j < b.size();
+      Item(keying, a[i], i, matched ? j : kAbsent, &a[i], matched ? &b[j] : nullptr, item_node, ta,
+           tb);
     }
     for (size_t j = 0; j < b.size(); ++j) {
       bool matched = false;
       for (size_t i = 0; i < a.size() && !matched; ++i) matched = keying.SameKey(a[i], b[j]);
       if (matched) continue;
-      auto mark = p_.mark();
-      keying.AppendSelector(p_.human, b[j]);
-      p_.pa += "/-";
-      PathBuilder::AppendIndex(p_.pb, j);
-      Compare(nullptr, &b[j], item_node);
-      p_.reset(mark);
+      Item(keying, b[j], kAbsent, j, nullptr, &b[j], item_node, ta, tb);
     }
+  }
+
+  // The pointer into the old (`old_side`) or new object of the current path.
+  std::string RenderPointer(bool old_side) const {
+    std::string out;
+    for (const Segment& s : path_) {
+      if (s.keying == nullptr) {
+        PathBuilder::AppendPointerToken(out, s.key);
+      } else {
+        size_t index = old_side ? s.index_a : s.index_b;
+        if (index == std::string_view::npos) {
+          out += "/-";
+        } else {
+          PathBuilder::AppendIndex(out, index);
+        }
+      }
+    }
+    return out;
+  }
+
+  std::string RenderHuman() const {
+    std::string out;
+    for (const Segment& s : path_) {
+      if (s.keying == nullptr) {
+        PathBuilder::AppendHumanField(out, s.key);
+      } else {
+        s.keying->AppendSelector(out, *s.item);
+      }
+    }
+    return out;
+  }
+
+  bool IgnoredRendered() const {
+    return Ignored(options_, RenderPointer(true)) || Ignored(options_, RenderPointer(false));
   }
 
   void Emit(const Json* a, const Json* b) {
     FieldChange c;
-    c.path = p_.human;
-    c.old_pointer = p_.pa;
-    c.new_pointer = p_.pb;
+    c.path = RenderHuman();
+    c.old_pointer = RenderPointer(true);
+    c.new_pointer = RenderPointer(false);
     if (a != nullptr) c.old_value = *a;
     if (b != nullptr) c.new_value = *b;
     out_->push_back(std::move(c));
@@ -348,7 +496,8 @@ class Differ {
 
   const DiffOptions& options_;
   std::vector<FieldChange>* out_;
-  PathBuilder p_;
+  const bool tracked_;  // ignored pointers tracked by IgnoreTrack (at most 64 of them)
+  std::vector<Segment> path_;
 };
 
 class LeafLister {
@@ -420,7 +569,7 @@ std::vector<FieldChange> DiffObjects(const Json& a, const Json& b, const SchemaN
                                      const DiffOptions& options) {
   std::vector<FieldChange> out;
   Differ differ(options, &out);
-  differ.Compare(&a, &b, schema);
+  differ.Run(a, b, schema);
   return out;
 }
 

@@ -1,8 +1,16 @@
 #include "core/json.h"
 
-namespace driftguard::core {
+#include <simdjson.h>
 
-StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
+#include <cstdint>
+#include <vector>
+
+namespace driftguard::core {
+namespace {
+
+// The reference parser: nlohmann's. Used for whatever the fast path hands over, and the only
+// source of error messages.
+StatusOr<Json> ParseWithNlohmann(std::string_view text, std::string_view source) {
   Json out = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) {
     // Re-parse with exceptions only to learn the byte offset; the common path stays exception-free.
@@ -17,6 +25,212 @@ StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
     return InvalidArgumentError(std::string(source) + ": invalid JSON");
   }
   return out;
+}
+
+std::string UnescapeToken(std::string_view raw) {
+  std::string token;
+  token.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+      token += raw[i + 1] == '0' ? '~' : '/';
+      ++i;
+    } else {
+      token += raw[i];
+    }
+  }
+  return token;
+}
+
+// The omitted members' pointers, split into unescaped tokens. Bit i of a mask stands for
+// pointers[i]: "every token so far matched the path to here".
+struct OmitSet {
+  std::vector<std::vector<std::string>> pointers;
+
+  uint64_t AllMask() const {
+    return pointers.size() == 64 ? ~uint64_t{0} : (uint64_t{1} << pointers.size()) - 1;
+  }
+
+  // The mask for member `key` of an object at `depth` (0 = the root object) whose own mask is
+  // `mask`; sets *omit when a pointer ends at this member.
+  uint64_t Descend(uint64_t mask, size_t depth, std::string_view key, bool* omit) const {
+    uint64_t child = 0;
+    for (size_t i = 0; mask != 0; ++i, mask >>= 1) {
+      if ((mask & 1) == 0) continue;
+      const std::vector<std::string>& tokens = pointers[i];
+      if (depth >= tokens.size() || tokens[depth] != key) continue;
+      if (depth + 1 == tokens.size()) {
+        *omit = true;
+      } else {
+        child |= uint64_t{1} << i;
+      }
+    }
+    return child;
+  }
+
+  void EraseFrom(Json& doc) const {
+    for (const std::vector<std::string>& tokens : pointers) {
+      Json* cur = &doc;
+      for (size_t d = 0; d + 1 < tokens.size() && cur != nullptr; ++d) {
+        auto it = cur->is_object() ? cur->find(tokens[d]) : cur->end();
+        cur = it != cur->end() ? &*it : nullptr;
+      }
+      if (cur != nullptr && cur->is_object()) cur->erase(tokens.back());
+    }
+  }
+};
+
+StatusOr<OmitSet> MakeOmitSet(std::span<const std::string_view> pointers) {
+  OmitSet set;
+  if (pointers.size() > 64) {
+    return InvalidArgumentError("JsonParseOptions: at most 64 omit_members, got " +
+                                std::to_string(pointers.size()));
+  }
+  for (std::string_view p : pointers) {
+    if (p.empty() || p.front() != '/') {
+      return InvalidArgumentError("JsonParseOptions: omit_members entry \"" + std::string(p) +
+                                  "\" is not a JSON pointer to a member");
+    }
+    std::vector<std::string> tokens;
+    size_t pos = 1;
+    while (true) {
+      size_t next = p.find('/', pos);
+      tokens.push_back(
+          UnescapeToken(p.substr(pos, next == std::string_view::npos ? next : next - pos)));
+      if (next == std::string_view::npos) break;
+      pos = next + 1;
+    }
+    set.pointers.push_back(std::move(tokens));
+  }
+  return set;
+}
+
+// simdjson reads "-0" as the integer 0, while nlohmann types it number_integer (and "0"
+// number_unsigned). True when `text` may hold the token -0 (possibly inside a string: the caller
+// then takes the exact path).
+bool MayHoldNegativeZeroInteger(std::string_view text) {
+  for (size_t i = text.find("-0"); i != std::string_view::npos; i = text.find("-0", i + 1)) {
+    if (i + 2 == text.size()) return true;
+    switch (text[i + 2]) {
+      case ',':
+      case '}':
+      case ']':
+      case ' ':
+      case '\t':
+      case '\n':
+      case '\r':
+        return true;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+// Builds nlohmann's tree from simdjson's DOM, typed as nlohmann's parser types it.
+class DomConverter {
+ public:
+  explicit DomConverter(const OmitSet* omit) : omit_(omit) {}
+
+  void Convert(simdjson::dom::element e, Json& out, size_t depth, uint64_t mask) const {
+    using Type = simdjson::dom::element_type;
+    switch (e.type()) {
+      case Type::OBJECT: {
+        simdjson::dom::object object;                    // a local: the loop must not outlive it
+        if (e.get(object) != simdjson::SUCCESS) return;  // cannot fail: the type is known
+        out = Json::object();
+        Json::object_t& members = out.get_ref<Json::object_t&>();
+        for (simdjson::dom::key_value_pair member : object) {
+          uint64_t child_mask = 0;
+          if (mask != 0) {
+            bool omit = false;
+            child_mask = omit_->Descend(mask, depth, member.key, &omit);
+            if (omit) continue;
+          }
+          // Duplicate keys: the last one wins, as in nlohmann's parser.
+          auto slot = members.try_emplace(std::string(member.key)).first;
+          Convert(member.value, slot->second, depth + 1, child_mask);
+        }
+        return;
+      }
+      case Type::ARRAY: {
+        simdjson::dom::array items;
+        if (e.get(items) != simdjson::SUCCESS) return;  // cannot fail: the type is known
+        out = Json::array();
+        Json::array_t& values = out.get_ref<Json::array_t&>();
+        values.reserve(items.size());
+        for (simdjson::dom::element item : items) {
+          Convert(item, values.emplace_back(), depth + 1, 0);
+        }
+        return;
+      }
+      case Type::STRING:
+        out = Json::string_t(e.get_string().value_unsafe());
+        return;
+      case Type::INT64: {
+        int64_t v = e.get_int64().value_unsafe();
+        if (v < 0) {
+          out = static_cast<Json::number_integer_t>(v);
+        } else {
+          out = static_cast<Json::number_unsigned_t>(v);
+        }
+        return;
+      }
+      case Type::UINT64:
+        out = static_cast<Json::number_unsigned_t>(e.get_uint64().value_unsafe());
+        return;
+      case Type::DOUBLE:
+        out = static_cast<Json::number_float_t>(e.get_double().value_unsafe());
+        return;
+      case Type::BOOL:
+        out = e.get_bool().value_unsafe();
+        return;
+      case Type::NULL_VALUE:
+        out = nullptr;
+        return;
+    }
+  }
+
+ private:
+  const OmitSet* omit_;
+};
+
+// Documents above this size get a parser of their own, so no thread keeps a large buffer.
+constexpr size_t kReusedParserLimit = size_t{1} << 20;
+
+// The fast path. False when simdjson rejects the document or cannot type it exactly; the caller
+// then asks nlohmann.
+bool ParseWithSimdjson(std::string_view text, const OmitSet& omit, Json* out) {
+  if (MayHoldNegativeZeroInteger(text)) return false;
+  thread_local simdjson::dom::parser reused;
+  simdjson::dom::parser own;
+  simdjson::dom::parser& parser = text.size() <= kReusedParserLimit ? reused : own;
+  simdjson::dom::element root;
+  if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) !=
+      simdjson::SUCCESS) {
+    return false;
+  }
+  DomConverter(&omit).Convert(root, *out, 0, omit.pointers.empty() ? 0 : omit.AllMask());
+  return true;
+}
+
+}  // namespace
+
+StatusOr<Json> ParseJson(std::string_view text, std::string_view source,
+                         const JsonParseOptions& options) {
+  ASSIGN_OR_RETURN(OmitSet omit, MakeOmitSet(options.omit_members));
+  Json out;
+  try {
+    if (ParseWithSimdjson(text, omit, &out)) return out;
+  } catch (const std::exception&) {
+    // Allocation failure while converting: let the reference parser decide.
+  }
+  ASSIGN_OR_RETURN(out, ParseWithNlohmann(text, source));
+  omit.EraseFrom(out);
+  return out;
+}
+
+StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
+  return ParseJson(text, source, JsonParseOptions{});
 }
 
 const Json* FindPointer(const Json& doc, std::string_view pointer) {

@@ -7,6 +7,7 @@
 #define DRIFTGUARD_CORE_JSON_H_
 
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,27 @@ namespace driftguard::core {
 using Json = nlohmann::json;
 
 // Parses JSON text; the error names `source` and the byte offset. Never throws.
+//
+// The result is exactly what nlohmann's own parser returns (Json::parse): integers without sign
+// are number_unsigned, negative integers (and -0) number_integer, integers beyond 64 bits and
+// numbers with fraction or exponent number_float; duplicate keys keep the last value; a UTF-8 BOM
+// is skipped; invalid UTF-8, lone surrogates, unescaped control characters and out-of-range floats
+// (1e400) are errors. Valid documents are parsed with simdjson and converted in one walk (about
+// 5x faster than nlohmann's parser); anything simdjson rejects or cannot type exactly goes to
+// nlohmann's parser, which also words every error.
 StatusOr<Json> ParseJson(std::string_view text, std::string_view source = "input");
+
+struct JsonParseOptions {
+  // JSON pointers (RFC 6901) of object members left out of the result, e.g.
+  // "/request/object/metadata/managedFields". Each token names an object member; array items are
+  // never matched. At most 64 pointers.
+  std::span<const std::string_view> omit_members;
+};
+
+// As above, with options. InvalidArgument when `options` is invalid (more than 64 pointers, a
+// pointer not starting with '/').
+StatusOr<Json> ParseJson(std::string_view text, std::string_view source,
+                         const JsonParseOptions& options);
 
 // Returns the value at `pointer` (RFC 6901) or nullptr when absent. Never throws.
 const Json* FindPointer(const Json& doc, std::string_view pointer);

@@ -9,6 +9,8 @@ packages=(
   # libraries (DESIGN.md "Dependencies")
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgit2-dev libspdlog-dev
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # JSON parsing on the webhook's request path (core/json.cc)
+  libsimdjson-dev
   # real peers used by tests and benchmarks
   openssh-server openssh-client nginx fcgiwrap curl wrk hyperfine prometheus
   # openssl CLI: certs/generate.sh and its test

@@ -128,136 +128,12 @@ Status TakeObject(Json& request, std::string_view key, std::string_view path, Js
   return core::OkStatus();
 }
 
-// Builds the review's DOM in one pass, leaving out metadata.managedFields of request.object and
-// request.oldObject (see the header). Follows nlohmann's SAX interface.
-class ReviewDomBuilder {
- public:
-  using string_t = Json::string_t;
-  using binary_t = Json::binary_t;
-
-  explicit ReviewDomBuilder(Json* root) : root_(root) {}
-
-  bool null() { return Put(nullptr); }
-  bool boolean(bool v) { return Put(v); }
-  bool number_integer(Json::number_integer_t v) { return Put(v); }
-  bool number_unsigned(Json::number_unsigned_t v) { return Put(v); }
-  bool number_float(Json::number_float_t v, const string_t&) { return Put(v); }
-  bool string(string_t& v) { return Put(std::move(v)); }
-  bool binary(binary_t& v) { return Put(Json::binary(std::move(v))); }
-
-  bool start_object(std::size_t) { return Open(Json::object()); }
-  bool start_array(std::size_t) { return Open(Json::array()); }
-  bool end_object() { return Close(); }
-  bool end_array() { return Close(); }
-
-  bool key(string_t& k) {
-    if (skip_depth_ > 0) return true;
-    if (levels_.back().tag == Tag::kMetadata && k == "managedFields") {
-      skip_next_ = true;
-      return true;
-    }
-    pending_key_ = std::move(k);
-    return true;
-  }
-
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
-
- private:
-  // Where an open container sits: only the path root/request/{object,oldObject}/metadata matters.
-  enum class Tag { kOther, kRoot, kRequest, kObject, kMetadata };
-  struct Level {
-    Json* value;
-    Tag tag;
-  };
-
-  Tag ChildTag() const {
-    if (levels_.empty()) return Tag::kRoot;
-    if (!levels_.back().value->is_object()) return Tag::kOther;
-    switch (levels_.back().tag) {
-      case Tag::kRoot:
-        return pending_key_ == "request" ? Tag::kRequest : Tag::kOther;
-      case Tag::kRequest:
-        return pending_key_ == "object" || pending_key_ == "oldObject" ? Tag::kObject : Tag::kOther;
-      case Tag::kObject:
-        return pending_key_ == "metadata" ? Tag::kMetadata : Tag::kOther;
-      default:
-        return Tag::kOther;
-    }
-  }
-
-  // Places `v` in the current container (or as the root) and returns where it landed.
-  Json* Place(Json&& v) {
-    if (levels_.empty()) {
-      *root_ = std::move(v);
-      return root_;
-    }
-    Json* parent = levels_.back().value;
-    if (parent->is_array()) {
-      parent->push_back(std::move(v));
-      return &parent->back();
-    }
-    Json& slot = (*parent)[pending_key_];
-    slot = std::move(v);
-    return &slot;
-  }
-
-  template <typename V>
-  bool Put(V&& v) {
-    if (skip_depth_ > 0) return true;
-    if (skip_next_) {
-      skip_next_ = false;
-      return true;
-    }
-    Place(Json(std::forward<V>(v)));
-    return true;
-  }
-
-  bool Open(Json&& empty) {
-    if (skip_depth_ > 0) {
-      ++skip_depth_;
-      return true;
-    }
-    if (skip_next_) {
-      skip_next_ = false;
-      skip_depth_ = 1;
-      return true;
-    }
-    Tag tag = ChildTag();
-    levels_.push_back({Place(std::move(empty)), tag});
-    return true;
-  }
-
-  bool Close() {
-    if (skip_depth_ > 0) {
-      --skip_depth_;
-      return true;
-    }
-    levels_.pop_back();
-    return true;
-  }
-
-  Json* root_;
-  std::vector<Level> levels_;
-  std::string pending_key_;
-  bool skip_next_ = false;
-  int skip_depth_ = 0;
-};
+// The members the decoder leaves out (see the header): managedFields of both objects.
+constexpr std::string_view kOmittedMembers[] = {"/request/object/metadata/managedFields",
+                                                "/request/oldObject/metadata/managedFields"};
 
 StatusOr<Json> ParseReview(std::string_view body) {
-  Json doc;
-  ReviewDomBuilder builder(&doc);
-  bool ok =
-      Json::sax_parse(body.begin(), body.end(), &builder, nlohmann::detail::input_format_t::json,
-                      /*strict=*/true);
-  if (!ok) {
-    // Errors are rare: let the shared parser produce the message with the byte offset.
-    StatusOr<Json> again = core::ParseJson(body, "AdmissionReview");
-    if (!again.ok()) return again.status();
-    return InvalidArgumentError("AdmissionReview: invalid JSON");
-  }
-  return doc;
+  return core::ParseJson(body, "AdmissionReview", core::JsonParseOptions{kOmittedMembers});
 }
 
 }  // namespace
@@ -370,36 +246,152 @@ std::string Base64Encode(std::string_view data) {
   return out;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid (RFC 3629: no
+// overlongs, no surrogates, at most U+10FFFF).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto cont = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
+  unsigned char c = byte(i);
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    unsigned char c1 = byte(i + 1);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    unsigned char c1 = byte(i + 1);
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+// Appends `s` as a JSON string exactly as nlohmann's dump(-1, ' ', false, replace) writes it.
+// Strings that are not valid UTF-8 go through nlohmann itself, whose repair rules then apply.
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t mark = out.size();
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t n = Utf8SequenceLength(s, i);
+      if (n == 0) {
+        out.resize(mark);
+        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+        return;
+      }
+      out.append(s.data() + i, n);
+      i += n;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+void AppendMember(std::string& out, bool& first, std::string_view key) {
+  if (!first) out += ',';
+  first = false;
+  AppendJsonString(out, key);
+  out += ':';
+}
+
+}  // namespace
+
+// Written directly as text, with members in the sorted order a Json object would give them, so
+// the bytes are exactly those of the Json-built document this replaced.
 StatusOr<std::string> EncodeAdmissionReview(const AdmissionRequest& request,
                                             const AdmissionResponse& response) {
   if (!response.patch.is_null() && !response.patch.is_array()) {
     return InvalidArgumentError(std::string("AdmissionResponse: patch must be a JSON array, got ") +
                                 response.patch.type_name());
   }
-  constexpr auto kReplace = Json::error_handler_t::replace;
-  Json out_response = Json::object();
-  out_response["uid"] = request.uid;
-  out_response["allowed"] = response.allowed;
-  if (response.status.has_value()) {
-    Json status = Json::object();
-    if (response.status->code != 0) status["code"] = response.status->code;
-    if (!response.status->message.empty()) status["message"] = response.status->message;
-    if (!response.status->reason.empty()) status["reason"] = response.status->reason;
-    out_response["status"] = std::move(status);
-  }
-  if (!response.warnings.empty()) out_response["warnings"] = response.warnings;
-  if (response.patch.is_array() && !response.patch.empty()) {
-    out_response["patchType"] = "JSONPatch";
-    out_response["patch"] = Base64Encode(response.patch.dump(-1, ' ', false, kReplace));
-  }
+  std::string out;
+  out.reserve(256 + (response.status ? response.status->message.size() : 0));
+  out += "{\"apiVersion\":";
+  AppendJsonString(out, AdmissionApiVersion(request.api_version));
+  out += ",\"kind\":\"AdmissionReview\",\"response\":{\"allowed\":";
+  out += response.allowed ? "true" : "false";
   if (!response.audit_annotations.empty()) {
-    out_response["auditAnnotations"] = response.audit_annotations;
+    out += ",\"auditAnnotations\":{";
+    bool first = true;
+    for (const auto& [key, value] : response.audit_annotations) {
+      AppendMember(out, first, key);
+      AppendJsonString(out, value);
+    }
+    out += '}';
   }
-  Json review = Json::object();
-  review["apiVersion"] = AdmissionApiVersion(request.api_version);
-  review["kind"] = "AdmissionReview";
-  review["response"] = std::move(out_response);
-  return review.dump(-1, ' ', false, kReplace);
+  if (response.patch.is_array() && !response.patch.empty()) {
+    out += ",\"patch\":";
+    AppendJsonString(
+        out, Base64Encode(response.patch.dump(-1, ' ', false, Json::error_handler_t::replace)));
+    out += ",\"patchType\":\"JSONPatch\"";
+  }
+  if (response.status.has_value()) {
+    out += ",\"status\":{";
+    bool first = true;
+    if (response.status->code != 0) {
+      AppendMember(out, first, "code");
+      out += std::to_string(response.status->code);
+    }
+    if (!response.status->message.empty()) {
+      AppendMember(out, first, "message");
+      AppendJsonString(out, response.status->message);
+    }
+    if (!response.status->reason.empty()) {
+      AppendMember(out, first, "reason");
+      AppendJsonString(out, response.status->reason);
+    }
+    out += '}';
+  }
+  out += ",\"uid\":";
+  AppendJsonString(out, request.uid);
+  if (!response.warnings.empty()) {
+    out += ",\"warnings\":[";
+    for (size_t i = 0; i < response.warnings.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendJsonString(out, response.warnings[i]);
+    }
+    out += ']';
+  }
+  out += "}}";
+  return out;
 }
 
 }  // namespace driftguard::webhook

@@ -35,6 +35,25 @@ const std::vector<std::string>& BaseIgnoredPointers() {
   return kPointers;
 }
 
+// DiffOptions holding the ignored paths of DESIGN.md; for Flux's own objects (`flux_object`) also
+// spec.suspend and the reconcile.fluxcd.io annotations. Built once.
+const core::DiffOptions& BaseDiffOptions(bool flux_object) {
+  static const core::DiffOptions kPlain = [] {
+    core::DiffOptions options;
+    options.ignored_pointers = BaseIgnoredPointers();
+    return options;
+  }();
+  static const core::DiffOptions kFlux = [] {
+    core::DiffOptions options = kPlain;
+    options.ignored_pointers.push_back("/spec/suspend");
+    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1requestedAt");
+    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1forceAt");
+    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1resetAt");
+    return options;
+  }();
+  return flux_object ? kFlux : kPlain;
+}
+
 bool IsFluxGroup(std::string_view group) {
   constexpr std::string_view kSuffix = ".toolkit.fluxcd.io";
   return group.size() > kSuffix.size() && group.substr(group.size() - kSuffix.size()) == kSuffix;
@@ -417,33 +436,38 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
 
   // What changed.
   const Json* old_obj = &a;
-  const Json& desired_obj = desired != nullptr ? desired->object : Json();
+  static const Json kNoObject;
+  const Json& desired_obj = desired != nullptr ? desired->object : kNoObject;
   if (request.operation == Operation::kCreate) {
     // A create is judged against what Git declares for it: only declared fields can drift (the API
     // server's defaults fill in everything else).
     if (desired == nullptr) return pass("allow", "CREATE of an object Git does not declare");
     old_obj = &desired->object;
   }
-  core::DiffOptions options;
-  options.ignored_pointers = BaseIgnoredPointers();
   const core::ObjectRef obj_ref = core::ObjectRef::FromObject(is_scale ? desired_obj : b);
-  if (IsFluxGroup(obj_ref.group)) {
-    options.ignored_pointers.push_back("/spec/suspend");
-    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1requestedAt");
-    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1forceAt");
-    options.ignored_pointers.push_back("/metadata/annotations/reconcile.fluxcd.io~1resetAt");
-  }
+  // The shared base options serve every request that adds no ignore rules of its own.
+  const core::DiffOptions& base_options = BaseDiffOptions(IsFluxGroup(obj_ref.group));
+  core::DiffOptions extended_options;
+  const core::DiffOptions* options_ptr = &base_options;
+  auto add_ignored = [&](const std::vector<std::string>& pointers) {
+    if (pointers.empty()) return;
+    if (options_ptr == &base_options) {
+      extended_options = base_options;
+      options_ptr = &extended_options;
+    }
+    extended_options.ignored_pointers.insert(extended_options.ignored_pointers.end(),
+                                             pointers.begin(), pointers.end());
+  };
   for (const IgnoreRule& rule : config_.ignore) {
     if (!rule.kustomization.empty() && rule.kustomization != owner_text) continue;
     if (!rule.group.empty() && rule.group != obj_ref.group) continue;
     if (!rule.kind.empty() && rule.kind != subject.kind) continue;
     if (!rule.namespace_.empty() && rule.namespace_ != subject.namespace_) continue;
     if (!rule.name.empty() && rule.name != subject.name) continue;
-    options.ignored_pointers.insert(options.ignored_pointers.end(), rule.paths.begin(),
-                                    rule.paths.end());
+    add_ignored(rule.paths);
   }
-  options.ignored_pointers.insert(options.ignored_pointers.end(), extra_ignored.begin(),
-                                  extra_ignored.end());
+  add_ignored(extra_ignored);
+  const core::DiffOptions& options = *options_ptr;
   const core::SchemaNode* schema =
       is_scale ? nullptr
                : core::Schema::ForApiVersionKind(b.value("apiVersion", ""), b.value("kind", ""));
@@ -603,7 +627,9 @@ AdmissionResponse Guard::Handle(const AdmissionRequest& request, Endpoint endpoi
       metrics_->break_glass->WithLabels({d.owner->ToString()}).Inc();
     }
   }
-  if (d.decision == "unmanaged" || (d.decision == "allow" && d.drift.empty())) {
+  // Each request reaches both endpoints; log it once (from /validate, or /mutate when it reverts).
+  if (d.decision == "unmanaged" || (d.decision == "allow" && d.drift.empty()) ||
+      (endpoint == Endpoint::kMutate && d.decision != "revert")) {
     return std::move(d.response);
   }
   auto log = core::Logger("webhook");

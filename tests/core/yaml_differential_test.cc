@@ -124,7 +124,7 @@ const char* const kSnippets[] = {
     "a: >\n  trailing spaces   \n  next\n",
     "a: |\n  # not a comment\n  x\n",
     "a: |\n  \nb: 1\n",  // found by the fuzzer: a blank line wider than the next text line
-    "a: >\n    \n  x\nb: 1\n",
+    "a: >\n\n  x\nb: 1\n",
     // Flow collections.
     "a: [1, two, \"three\", 'four', {five: 5}, [6]]\n",
     "a: {x: 1, y: [a, b], z: {q: r}}\nb: []\nc: {}\n",

@@ -87,7 +87,7 @@ TEST_F(RenderErrorsTest, InvalidYamlNamesFileAndLine) {
   EXPECT_EQ(s.code(), core::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(),
             "k/kustomization.yaml:3: accumulating resources from 'bad.yaml': k/bad.yaml: document "
-            "1, line 2, column 2: end of sequence flow not found");
+            "1, line 3, column 1: did not find expected ',' or ']'");
 }
 
 TEST_F(RenderErrorsTest, PathEscapingTheRoot) {

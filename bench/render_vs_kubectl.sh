@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Render speed of `driftguard render DIR` vs `kubectl kustomize DIR` on the same trees, side by side
+# in one run (issue 3, "Figures": target driftguard >= 5x faster):
+#   small  examples/apps/web/production (an overlay of a base: namespace, replicas, images, a
+#          strategic-merge and a JSON 6902 patch, a configMapGenerator with behavior: merge)
+#   large  a generated tree of OBJECTS objects (bench/lib/gen_tree.sh: a base in several
+#          subdirectories + an overlay with namespace, namePrefix, labels, images, patches and a
+#          configMapGenerator whose hashed name is rewritten into every Deployment)
+# Before timing, both outputs must be semantically equal (identical bytes, or `driftguard diff`
+# clean in both directions); otherwise the script fails. Prints a Markdown table of hyperfine
+# medians (wall clock) and of CPU time (user + system, means), with the kubectl/driftguard ratios.
+#
+# Environment: BUILD_DIR (see bench/lib/common.sh), OBJECTS (default 2000), RUNS (driftguard and
+# small-tree kubectl runs, default 10), KUBECTL_LARGE_RUNS (default 3: kubectl needs seconds there).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/gen_tree.sh"
+
+OBJECTS="${OBJECTS:-2000}"
+RUNS="${RUNS:-10}"
+KUBECTL_LARGE_RUNS="${KUBECTL_LARGE_RUNS:-3}"
+
+command -v kubectl >/dev/null || { echo "kubectl is required" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "hyperfine is required" >&2; exit 1; }
+bench_build driftguard
+bench_tmpdir
+
+# Checks that driftguard and kubectl render DIR to the same objects; prints how.
+check_equal() {
+  local name="$1" dir="$2" out="$BENCH_SCRATCH/$1"
+  mkdir -p "$out/kubectl"
+  "$DRIFTGUARD" render "$dir" >"$out/driftguard.yaml"
+  kubectl kustomize "$dir" >"$out/kubectl/all.yaml"
+  local n_dg n_k
+  n_dg="$(grep -c '^kind:' "$out/driftguard.yaml" || true)"
+  n_k="$(grep -c '^kind:' "$out/kubectl/all.yaml" || true)"
+  if [[ "$n_dg" != "$n_k" ]]; then
+    echo "$name: driftguard renders $n_dg objects, kubectl $n_k" >&2
+    return 1
+  fi
+  if cmp -s "$out/driftguard.yaml" "$out/kubectl/all.yaml"; then
+    echo "$name: $n_k objects, outputs byte-identical" >&2
+    return 0
+  fi
+  # Every field driftguard renders has kubectl's value, and vice versa (a directory without a
+  # kustomization renders its YAML files as they are).
+  if ! "$DRIFTGUARD" diff "$dir" --live "$out/kubectl/all.yaml" >"$out/diff1.txt" 2>&1 ||
+    ! "$DRIFTGUARD" diff "$out/kubectl" --live "$out/driftguard.yaml" >"$out/diff2.txt" 2>&1; then
+    echo "$name: driftguard and kubectl outputs differ:" >&2
+    head -20 "$out/diff1.txt" "$out/diff2.txt" >&2
+    return 1
+  fi
+  echo "$name: $n_k objects, semantically equal (driftguard diff clean both ways)" >&2
+}
+
+# time_pair NAME DIR KUBECTL_RUNS KUBECTL_WARMUP: prints "dg_median k_median dg_cpu k_cpu" in seconds.
+time_pair() {
+  local name="$1" dir="$2" kruns="$3" kwarmup="$4" json="$BENCH_SCRATCH/$1"
+  hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$json-dg.json" \
+    "$DRIFTGUARD render $dir" >&2
+  hyperfine -N --warmup "$kwarmup" --runs "$kruns" --export-json "$json-k.json" \
+    "kubectl kustomize $dir" >&2
+  local cpu
+  cpu() { awk -F': *' '/"user"/ {u = $2 + 0} /"system"/ {s = $2 + 0} END {print u + s}' "$1"; }
+  echo "$(hyperfine_medians "$json-dg.json") $(hyperfine_medians "$json-k.json")" \
+    "$(cpu "$json-dg.json") $(cpu "$json-k.json")"
+}
+
+SMALL="$REPO_ROOT/examples/apps/web/production"
+gen_tree "$BENCH_SCRATCH/tree" "$OBJECTS"
+# A Git work tree, as sources are: `driftguard render` reads files only below the work tree
+# holding DIR (here ../base from the overlay).
+git -C "$BENCH_SCRATCH/tree" init -q
+LARGE="$BENCH_SCRATCH/tree/overlay"
+
+check_equal small "$SMALL"
+check_equal large "$LARGE"
+read -r s_dg s_k s_dgc s_kc < <(time_pair small "$SMALL" "$RUNS" 2)
+read -r l_dg l_k l_dgc l_kc < <(time_pair large "$LARGE" "$KUBECTL_LARGE_RUNS" 0)
+
+echo
+echo "### Render: driftguard render vs kubectl kustomize ($(kubectl version --client 2>/dev/null |
+  sed -n 's/^Kustomize Version: //p'))"
+echo
+echo "| tree | objects | driftguard median | kubectl median | ratio (wall) | driftguard CPU | kubectl CPU | ratio (CPU) | target >= 5x |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+row() {
+  local r rc
+  r="$(ratio "$4" "$3" 1)"
+  rc="$(ratio "$6" "$5" 1)"
+  echo "| $1 | $2 | $(ms "$3") ms | $(ms "$4") ms | ${r}x | $(ms "$5") ms | $(ms "$6") ms | ${rc}x |" \
+    "$(awk -v r="$r" 'BEGIN { print (r >= 5 ? "met" : "missed") }') |"
+}
+row "examples/apps/web/production" "$(grep -c '^kind:' "$BENCH_SCRATCH/small/kubectl/all.yaml")" \
+  "$s_dg" "$s_k" "$s_dgc" "$s_kc"
+row "generated overlay" "$(grep -c '^kind:' "$BENCH_SCRATCH/large/kubectl/all.yaml")" \
+  "$l_dg" "$l_k" "$l_dgc" "$l_kc"
+echo
+echo "Medians of $RUNS runs after 2 warm-up runs (kubectl on the generated tree: $KUBECTL_LARGE_RUNS runs," \
+  "no warm-up beyond the equality check);" \
+  "CPU = mean user + system time per run."
