@@ -20,7 +20,7 @@ test: build format-check
 
 # Inputs each fuzz target runs in `make test` (deterministic: fixed seed); `scripts/fuzz.sh 600`
 # fuzzes for longer.
-FUZZ_RUNS ?= 50000
+FUZZ_RUNS ?= 20000
 
 demo: build
 	$(BUILD_DIR)/cmd/driftguard/driftguard demo

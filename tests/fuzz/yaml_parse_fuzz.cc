@@ -24,6 +24,21 @@ std::string Describe(const std::vector<driftguard::core::YamlDocument>& docs) {
   return out;
 }
 
+// True when `text` holds a lone non-specific tag `!`. On an empty node ours resolves it as go-yaml
+// (kubectl) does, to "", while yaml-cpp gives null; such inputs are not compared.
+bool HasNonSpecificTag(std::string_view text) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '!') continue;
+    const bool starts = i == 0 || blank(text[i - 1]) || text[i - 1] == '[' || text[i - 1] == '{' ||
+                        text[i - 1] == ',';
+    const bool ends = i + 1 == text.size() || blank(text[i + 1]) || text[i + 1] == ',' ||
+                      text[i + 1] == ']' || text[i + 1] == '}';
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -35,9 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.record_positions = size > 0 && (data[0] & 1) != 0;
   options.keep_empty_documents = true;
   auto ours = driftguard::core::ParseYamlStream(text, "fuzz.yaml", options);
-  if (ours.ok()) {
-    for (const auto& d : *ours) (void)d.value.dump();  // strings must be valid UTF-8
-  }
+  if (!ours.ok() || HasNonSpecificTag(text)) return 0;
+  for (const auto& d : *ours) (void)d.value.dump();  // strings must be valid UTF-8
+  // Compare only what ours accepts: the yaml-cpp reference has no budget of its own for merge
+  // keys over aliases and can exhaust memory on inputs ours rejects within its limits.
   auto theirs = driftguard::testing::ParseYamlStreamWithYamlCpp(text, "fuzz.yaml", options);
   if (ours.ok() && theirs.ok()) {
     const std::string a = Describe(*ours), b = Describe(*theirs);
