@@ -3,8 +3,9 @@
 //
 // The review is tests/testdata/admission/deployment-update-v1.json: a `kubectl edit` of a
 // Flux-managed Deployment, object + oldObject with managedFields (~10 KB). The DesiredStateStore
-// holds that Deployment as Git declares it in Kustomization flux-system/apps, beside ~10,000 other
-// objects in five more Kustomizations, so the lookup runs against a realistic index.
+// holds that Deployment as Git declares it in Kustomization flux-system/apps, beside 10,000 other
+// objects (2,000 in it and in each of four more Kustomizations), so the lookup runs against a
+// realistic index.
 //
 // Cases (each body is the fixture with `object` replaced as described):
 //   noop    object == oldObject (e.g. `kubectl apply` of unchanged content): allowed
@@ -14,8 +15,9 @@
 // Benchmarks time each stage alone (Decode, Decide, Encode) and the whole path (WholePath).
 //
 // Run (quote medians):
-//   taskset -c 1 build/bench/guard_bench --benchmark_repetitions=10 \
+//   taskset -c 1 build/bench/guard_bench --benchmark_repetitions=10
 //       --benchmark_report_aggregates_only=true
+// (see bench/README.md).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>

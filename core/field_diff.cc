@@ -323,11 +323,14 @@ class Differ {
   // Advances `track` over a field token; true when an ignored pointer ends exactly here.
   bool AdvanceField(IgnoreTrack& track, std::string_view key) const {
     if (track.live == 0) return false;
+    const size_t token_end = track.length + EscapedLength(key);
     bool hit = false;
     uint64_t live = 0;
     for (uint64_t bits = track.live; bits != 0; bits &= bits - 1) {
       int i = std::countr_zero(bits);
       std::string_view p = options_.ignored_pointers[i];
+      // A matching pointer ends, or has its next '/', right after this token.
+      if (p.size() < token_end || (p.size() > token_end && p[token_end] != '/')) continue;
       size_t end = MatchFieldToken(p, track.length, key);
       if (end == std::string_view::npos) continue;
       if (end == p.size()) {
@@ -337,7 +340,7 @@ class Differ {
       }
     }
     track.live = live;
-    if (live != 0) track.length += EscapedLength(key);
+    track.length = token_end;
     return hit;
   }
 

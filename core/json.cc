@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace driftguard::core {
@@ -202,8 +203,8 @@ constexpr size_t kReusedParserLimit = size_t{1} << 20;
 bool ParseWithSimdjson(std::string_view text, const OmitSet& omit, Json* out) {
   if (MayHoldNegativeZeroInteger(text)) return false;
   thread_local simdjson::dom::parser reused;
-  simdjson::dom::parser own;
-  simdjson::dom::parser& parser = text.size() <= kReusedParserLimit ? reused : own;
+  std::optional<simdjson::dom::parser> own;
+  simdjson::dom::parser& parser = text.size() <= kReusedParserLimit ? reused : own.emplace();
   simdjson::dom::element root;
   if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) !=
       simdjson::SUCCESS) {

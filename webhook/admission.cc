@@ -277,6 +277,16 @@ void AppendJsonString(std::string& out, std::string_view s) {
   size_t mark = out.size();
   out += '"';
   for (size_t i = 0; i < s.size();) {
+    size_t run = i;
+    while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 &&
+           static_cast<unsigned char>(s[run]) < 0x80 && s[run] != '"' && s[run] != '\\') {
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t n = Utf8SequenceLength(s, i);
