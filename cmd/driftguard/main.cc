@@ -103,7 +103,12 @@ std::filesystem::path RenderRoot(const std::filesystem::path& dir) {
     if (std::filesystem::exists(p / ".git", ec)) return p;
     if (p == p.parent_path()) break;
   }
-  return abs;
+  // Outside a work tree: the current directory when it holds `dir` (so ../base still resolves
+  // inside it), else the filesystem root.
+  const std::filesystem::path cwd = std::filesystem::current_path(ec);
+  const auto rel = abs.lexically_relative(cwd);
+  if (!ec && !rel.empty() && *rel.begin() != "..") return cwd;
+  return abs.root_path();
 }
 
 // Renders `dir` (+ an optional Flux Kustomization's post-build).
@@ -380,7 +385,8 @@ core::StatusOr<std::unique_ptr<GuardStack>> BuildGuardStack(const GuardStackOpti
   stack->guard = std::make_unique<webhook::Guard>(stack->guard_config, &stack->store,
                                                   stack->guard_metrics.get());
   reconciler::SourceSyncOptions sync_options;
-  sync_options.cache_dir = options.cache_dir;
+  // Absolute: artifacts are handed to the renderer as paths and must not depend on the cwd.
+  sync_options.cache_dir = std::filesystem::absolute(options.cache_dir);
   RETURN_IF_ERROR(sync_options.Validate());
   stack->sync = std::make_unique<reconciler::SourceSync>(sync_options, stack->config, &stack->store,
                                                          DirectoryLookup(options.secrets_dir),
