@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <utility>
 
 #include "core/flux_api.h"  // ParseDuration, FormatDuration
@@ -197,6 +199,65 @@ void Command::SetArgs(size_t min, size_t max) {
   max_args_ = std::max(min, max);
 }
 
+void Command::SetEnvironment(std::string prefix,
+                             std::function<const char*(const std::string&)> lookup) {
+  env_prefix_ = std::move(prefix);
+  env_lookup_ = lookup ? std::move(lookup)
+                       : [](const std::string& name) { return std::getenv(name.c_str()); };
+}
+
+const Command* Command::Root() const {
+  const Command* c = this;
+  while (c->parent_ != nullptr) c = c->parent_;
+  return c;
+}
+
+std::string Command::EnvName(std::string_view flag) const {
+  const Command* root = Root();
+  if (root->env_prefix_.empty()) return "";
+  std::string name = root->env_prefix_ + "_";
+  for (char ch : flag) {
+    name += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return name;
+}
+
+// Flags not given on the command line, from the nearest command outwards.
+Status Command::ApplyEnvironment() {
+  const Command* root = Root();
+  if (root->env_prefix_.empty() || !root->env_lookup_) return OkStatus();
+  for (Command* c = this; c != nullptr; c = c->parent_) {
+    for (FlagSet::Flag& flag : c->flags_.flags_) {
+      if (flag.seen) continue;
+      const std::string var = EnvName(flag.name);
+      const char* raw = root->env_lookup_(var);
+      if (raw == nullptr || *raw == '\0') continue;
+      const std::string value = raw;
+      std::vector<std::string> values;
+      if (flag.repeated) {
+        if (flag.clear) flag.clear();
+        for (size_t start = 0;;) {
+          const size_t comma = value.find(',', start);
+          values.push_back(value.substr(start, comma - start));
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      } else {
+        values.push_back(value);
+      }
+      for (const std::string& v : values) {
+        if (Status s = flag.set(v); !s.ok()) {
+          return InvalidArgumentError("invalid value " + Quote(v) + " for environment variable " +
+                                      var + " (flag --" + flag.name + " for '" + Path() +
+                                      "'): " + s.message());
+        }
+      }
+      flag.seen = true;
+    }
+  }
+  return OkStatus();
+}
+
 std::string Command::Path() const {
   return parent_ == nullptr ? name_ : parent_->Path() + " " + name_;
 }
@@ -322,6 +383,7 @@ StatusOr<Invocation> Command::Parse(const std::vector<std::string>& args) {
   }
   inv.command = cmd;
   if (inv.help) return inv;
+  RETURN_IF_ERROR(cmd->ApplyEnvironment());
   const size_t n = inv.args.size();
   if (n < cmd->min_args_ || n > cmd->max_args_) {
     std::string want;

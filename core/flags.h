@@ -21,6 +21,12 @@
 // argument. Errors are InvalidArgument and name the flag and the command path:
 // "unknown flag --foo for 'driftguard render'".
 //
+// Environment: with SetEnvironment("DRIFTGUARD", lookup) on the root, a flag not given on the
+// command line takes its value from the variable DRIFTGUARD_<NAME> (upper case, '-' → '_':
+// --secure-port ↔ DRIFTGUARD_SECURE_PORT) when that is set and non-empty. Precedence is therefore
+// flag > environment > default (callers apply config files below the defaults they bind).
+// Repeatable flags take a comma-separated list from the environment.
+//
 // Thread safety: none needed; build and parse on one thread at start-up. Bound variables must
 // outlive Parse.
 #ifndef DRIFTGUARD_CORE_FLAGS_H_
@@ -104,6 +110,13 @@ class Command {
 
   FlagSet& flags() { return flags_; }
 
+  // Environment fallback for every flag of this command and its subcommands (see above). `lookup`
+  // returns nullptr for unset variables; default: std::getenv.
+  void SetEnvironment(std::string prefix,
+                      std::function<const char*(const std::string&)> lookup = nullptr);
+  // "DRIFTGUARD_SECURE_PORT" for "secure-port" ("" without SetEnvironment).
+  std::string EnvName(std::string_view flag) const;
+
   // Number of positional arguments accepted (default: none).
   void SetArgs(size_t min, size_t max = std::numeric_limits<size_t>::max());
 
@@ -125,6 +138,11 @@ class Command {
 
  private:
   FlagSet::Flag* FindFlag(std::string_view name);
+  const Command* Root() const;
+  Status ApplyEnvironment();
+
+  std::string env_prefix_;
+  std::function<const char*(const std::string&)> env_lookup_;
 
   std::string name_;
   std::string summary_;

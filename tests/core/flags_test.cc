@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -244,6 +245,40 @@ TEST(FlagsTest, ParseFromArgv) {
   ASSERT_TRUE(inv.ok()) << inv.status();
   EXPECT_EQ(f.render.path, "p");
   EXPECT_THAT(inv->args, ElementsAre("d"));
+}
+
+TEST(FlagsTest, EnvironmentFillsFlagsNotGiven) {
+  Fixture f;
+  std::map<std::string, std::string> env = {
+      {"DRIFTGUARD_PATH", "/from/env"},        {"DRIFTGUARD_WORKERS", "7"},
+      {"DRIFTGUARD_STRICT", "false"},          {"DRIFTGUARD_LOG_FORMAT", "json"},
+      {"DRIFTGUARD_INCLUDE", "a.yaml,b.yaml"}, {"DRIFTGUARD_DEPTH", ""}};
+  f.root.SetEnvironment("DRIFTGUARD", [&env](const std::string& name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  EXPECT_EQ(f.render_cmd->EnvName("log-format"), "DRIFTGUARD_LOG_FORMAT");
+  // The command line wins over the environment; an empty variable counts as unset.
+  auto inv = f.Parse({"render", "--workers=3", "dir"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(f.render.path, "/from/env");
+  EXPECT_EQ(f.render.workers, 3);
+  EXPECT_FALSE(f.render.strict);
+  EXPECT_EQ(f.global.log_format, "json");
+  EXPECT_EQ(f.render.depth, 10);
+  EXPECT_THAT(f.render.include, ElementsAre("a.yaml", "b.yaml"));
+
+  env["DRIFTGUARD_TIMEOUT"] = "soon";
+  Fixture g;
+  g.root.SetEnvironment("DRIFTGUARD", [&env](const std::string& name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  auto bad = g.Parse({"render", "dir"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "invalid value \"soon\" for environment variable DRIFTGUARD_TIMEOUT (flag --timeout "
+            "for 'driftguard render'): invalid duration \"soon\": expected a number at position 0");
 }
 
 }  // namespace
