@@ -106,10 +106,7 @@ size_t BuildOnce(const std::string& root, const std::string& path, bool track_or
     core::DesiredObject d;
     d.ref = core::ObjectRef::FromObject(o.object);
     d.object = std::move(o.object);
-    d.origins.reserve(o.origins.size());
-    for (auto& [pointer, origin] : o.origins) {
-      d.origins.emplace(pointer, core::FieldOrigin{std::move(origin.file), origin.line});
-    }
+    d.origins = std::move(o.origins);
     desired.push_back(std::move(d));
   }
   objects.clear();

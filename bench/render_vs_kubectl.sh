@@ -3,20 +3,21 @@
 # in one run (issue 3, "Figures": target driftguard >= 5x faster):
 #   small  examples/apps/web/production (an overlay of a base: namespace, replicas, images, a
 #          strategic-merge and a JSON 6902 patch, a configMapGenerator with behavior: merge)
-#   large  a generated tree of OBJECTS objects (bench/lib/gen_tree.sh: a base in several
+#   large  generated trees of each size in OBJECTS objects (bench/lib/gen_tree.sh: a base in several
 #          subdirectories + an overlay with namespace, namePrefix, labels, images, patches and a
 #          configMapGenerator whose hashed name is rewritten into every Deployment)
 # Before timing, both outputs must be semantically equal (identical bytes, or `driftguard diff`
 # clean in both directions); otherwise the script fails. Prints a Markdown table of hyperfine
 # medians (wall clock) and of CPU time (user + system, means), with the kubectl/driftguard ratios.
 #
-# Environment: BUILD_DIR (see bench/lib/common.sh), OBJECTS (default 2000), RUNS (driftguard and
-# small-tree kubectl runs, default 10), KUBECTL_LARGE_RUNS (default 3: kubectl needs seconds there).
+# Environment: BUILD_DIR (see bench/lib/common.sh), OBJECTS (sizes of the generated trees, default
+# "2000 10000"), RUNS (driftguard and small-tree kubectl runs, default 10), KUBECTL_LARGE_RUNS
+# (default 3: kubectl needs seconds there; minutes at 10,000 objects).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/gen_tree.sh"
 
-OBJECTS="${OBJECTS:-2000}"
+OBJECTS="${OBJECTS:-2000 10000}"
 RUNS="${RUNS:-10}"
 KUBECTL_LARGE_RUNS="${KUBECTL_LARGE_RUNS:-3}"
 
@@ -67,16 +68,17 @@ time_pair() {
 }
 
 SMALL="$REPO_ROOT/examples/apps/web/production"
-gen_tree "$BENCH_SCRATCH/tree" "$OBJECTS"
-# A Git work tree, as sources are: `driftguard render` reads files only below the work tree
-# holding DIR (here ../base from the overlay).
-git -C "$BENCH_SCRATCH/tree" init -q
-LARGE="$BENCH_SCRATCH/tree/overlay"
-
 check_equal small "$SMALL"
-check_equal large "$LARGE"
 read -r s_dg s_k s_dgc s_kc < <(time_pair small "$SMALL" "$RUNS" 2)
-read -r l_dg l_k l_dgc l_kc < <(time_pair large "$LARGE" "$KUBECTL_LARGE_RUNS" 0)
+declare -A large_times
+for n in $OBJECTS; do
+  gen_tree "$BENCH_SCRATCH/tree-$n" "$n"
+  # A Git work tree, as sources are: `driftguard render` reads files only below the work tree
+  # holding DIR (here ../base from the overlay).
+  git -C "$BENCH_SCRATCH/tree-$n" init -q
+  check_equal "large-$n" "$BENCH_SCRATCH/tree-$n/overlay"
+  large_times[$n]="$(time_pair "large-$n" "$BENCH_SCRATCH/tree-$n/overlay" "$KUBECTL_LARGE_RUNS" 0)"
+done
 
 echo
 echo "### Render: driftguard render vs kubectl kustomize ($(kubectl version --client 2>/dev/null |
@@ -93,8 +95,11 @@ row() {
 }
 row "examples/apps/web/production" "$(grep -c '^kind:' "$BENCH_SCRATCH/small/kubectl/all.yaml")" \
   "$s_dg" "$s_k" "$s_dgc" "$s_kc"
-row "generated overlay" "$(grep -c '^kind:' "$BENCH_SCRATCH/large/kubectl/all.yaml")" \
-  "$l_dg" "$l_k" "$l_dgc" "$l_kc"
+for n in $OBJECTS; do
+  read -r l_dg l_k l_dgc l_kc <<<"${large_times[$n]}"
+  row "generated overlay" "$(grep -c '^kind:' "$BENCH_SCRATCH/large-$n/kubectl/all.yaml")" \
+    "$l_dg" "$l_k" "$l_dgc" "$l_kc"
+done
 echo
 echo "Medians of $RUNS runs after 2 warm-up runs (kubectl on the generated tree: $KUBECTL_LARGE_RUNS runs," \
   "no warm-up beyond the equality check);" \

@@ -27,18 +27,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/field_origin.h"
 #include "core/json.h"
 #include "core/object_ref.h"
 #include "core/status.h"
 
 namespace driftguard::core {
-
-// Where a field was declared: a file relative to the repository root and a 1-based line.
-struct FieldOrigin {
-  std::string file;
-  int line = 0;
-  bool operator==(const FieldOrigin&) const = default;
-};
 
 // "<namespace>/<name>" of a Flux Kustomization.
 struct KustomizationId {
@@ -52,7 +46,8 @@ struct DesiredObject {
   ObjectRef ref;
   Json object;
   // JSON pointer into `object` -> where it was declared. Entries may be leaves or whole subtrees;
-  // Origin() walks up to the nearest recorded ancestor.
+  // Origin() walks up to the nearest recorded ancestor. Origins naming one file share its name
+  // (FileName), so an entry costs its pointer string plus 24 bytes.
   std::unordered_map<std::string, FieldOrigin> origins;
 
   // Origin of the field at `pointer`, or nullptr when nothing at or above it was recorded.

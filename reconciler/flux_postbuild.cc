@@ -78,15 +78,8 @@ core::StatusOr<std::string> Expand(std::string_view text,
       i += 2;
       continue;
     }
-    if (NameStart(n)) {
-      size_t j = i + 1;
-      while (j < text.size() && NameChar(text[j])) ++j;
-      ASSIGN_OR_RETURN(std::string v,
-                       Lookup(std::string(text.substr(i + 1, j - i - 1)), vars, strict));
-      out += v;
-      i = j;
-      continue;
-    }
+    // Only "${" opens a reference: Flux runs drone/envsubst, whose scanner treats a bare `$var`
+    // as text, so `$HOME` in a shell script inside a ConfigMap survives post-build.
     if (n != '{') {
       out += c;
       ++i;

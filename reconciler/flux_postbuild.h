@@ -8,7 +8,8 @@
 //
 // Substitution works as Flux's does: on each object's YAML text, only when at least one variable
 // is defined; `${var}`, `${var:=default}`, `${var:-default}`, `${var=default}`, `${var-default}`
-// and bare `$var`; `$${...}` / `$$var` escape to a literal `$`; an undefined variable without
+// (a bare `$var` is text, left as it is, as drone/envsubst which Flux runs does);
+// `$${...}` / `$$var` escape to a literal `$`; an undefined variable without
 // default becomes "" (or an error with postBuild strict mode:
 // `FluxBuildOptions::strict_substitution`); inline `substitute` values win over `substituteFrom`
 // ones; objects labelled or annotated `kustomize.toolkit.fluxcd.io/substitute: disabled` are left

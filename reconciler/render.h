@@ -27,17 +27,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/field_origin.h"
 #include "core/json.h"
 #include "core/status.h"
 #include "core/yaml.h"
 
 namespace driftguard::reconciler {
 
-struct FieldOrigin {
-  std::string file;  // relative to RenderOptions::root; empty when unknown
-  int line = 0;      // 1-based; 0 when unknown
-  friend bool operator==(const FieldOrigin&, const FieldOrigin&) = default;
-};
+// File (relative to RenderOptions::root; shared between origins naming it) and 1-based line;
+// empty / 0 when unknown. The same type DesiredState holds, so publishing copies no file names.
+using FieldOrigin = core::FieldOrigin;
 
 struct RenderedObject {
   core::Json object;

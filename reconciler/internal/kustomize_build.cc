@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 #include "core/yaml.h"
 #include "reconciler/internal/kustomize_generators.h"
@@ -88,8 +89,9 @@ bool IsRemote(const std::string& entry) {
 struct KFile {
   Json k;
   std::unordered_map<std::string, core::SourcePosition> positions;
-  std::string rel;  // file, relative to the root
-  fs::path dir;     // absolute directory
+  std::string rel;      // file, relative to the root
+  core::FileName file;  // `rel`, shared by the origins this kustomization records
+  fs::path dir;         // absolute directory
   std::string rel_dir;
 
   int Line(const std::string& ptr) const {
@@ -101,7 +103,7 @@ struct KFile {
       p = p.substr(0, p.rfind('/'));
     }
   }
-  FieldOrigin At(const std::string& ptr) const { return FieldOrigin{rel, Line(ptr)}; }
+  FieldOrigin At(const std::string& ptr) const { return FieldOrigin{file, Line(ptr)}; }
   std::string Where(const std::string& ptr) const {
     int l = Line(ptr);
     return l > 0 ? rel + ":" + std::to_string(l) : rel;
@@ -117,7 +119,25 @@ struct Accum {
   std::vector<Resource> res;
   std::vector<ConfigDoc> config_docs;
   std::vector<Var> vars;
+  // Current ids of `res` (IdKey), so that adding a resource checks for a duplicate in O(1).
+  // Generators, patches and transformers rename and delete resources in place: whoever runs them
+  // clears `ids_valid`, and the next AddResource rebuilds the index once.
+  std::unordered_set<std::string> ids;
+  bool ids_valid = true;
 };
+
+// ResId::Equals as a hash key: group, version, kind, name and effective namespace.
+std::string IdKey(const ResId& id) {
+  std::string key;
+  key.reserve(id.gvk.group.size() + id.gvk.version.size() + id.gvk.kind.size() + id.name.size() +
+              id.ns.size() + 12);
+  key.append(id.gvk.group).push_back('\0');
+  key.append(id.gvk.version).push_back('\0');
+  key.append(id.gvk.kind).push_back('\0');
+  key.append(id.name).push_back('\0');
+  key.append(id.ns.empty() ? std::string_view("default") : std::string_view(id.ns));
+  return key;
+}
 
 core::StatusOr<TransformerConfig> EffectiveConfig(const Accum& acc) {
   TransformerConfig c = TransformerConfig::Defaults();
@@ -130,12 +150,15 @@ core::StatusOr<TransformerConfig> EffectiveConfig(const Accum& acc) {
 }
 
 Status AddResource(Accum& acc, Resource r, const std::string& where) {
+  if (!acc.ids_valid) {
+    acc.ids.clear();
+    for (const Resource& have : acc.res) acc.ids.insert(IdKey(have.CurId()));
+    acc.ids_valid = true;
+  }
   ResId id = r.CurId();
-  for (const Resource& have : acc.res) {
-    if (have.Name() == id.name && have.CurId().Equals(id)) {
-      return core::AlreadyExistsError(
-          where + ": may not add resource with an already registered id: " + id.ToString());
-    }
+  if (!acc.ids.insert(IdKey(id)).second) {
+    return core::AlreadyExistsError(
+        where + ": may not add resource with an already registered id: " + id.ToString());
   }
   acc.res.push_back(std::move(r));
   return core::OkStatus();
@@ -171,6 +194,14 @@ class Builder {
   Status RunGenerator(const KFile& kf, bool secret, const Json& entry, const Json& options,
                       const std::string& ptr, Accum& acc);
   Status RunTransformers(const KFile& kf, Accum& acc);
+  struct PluginConfig {
+    Json config;
+    FieldOrigin origin;
+  };
+  // The builtin plugin configs of the `transformers` / `generators` entry at `ptr`: an inline
+  // YAML stream, a file, or a directory holding a kustomization whose resources are the configs.
+  core::StatusOr<std::vector<PluginConfig>> LoadPluginConfigs(const KFile& kf,
+                                                              const std::string& ptr);
   Status RunPluginConfig(const KFile& kf, const Json& cfg, const std::string& ptr,
                          const FieldOrigin& origin, Accum& acc, bool generator);
   Status ApplyPatch(const KFile& kf, const std::string& ptr, const Json& entry, Accum& acc,
@@ -250,6 +281,7 @@ core::StatusOr<KFile> Builder::LoadKustomization(const fs::path& dir, bool* foun
   kf.dir = dir;
   kf.rel_dir = Rel(dir);
   kf.rel = Rel(present[0]);
+  kf.file = core::FileName(kf.rel);
   ASSIGN_OR_RETURN(std::string text, Read(present[0]));
   core::YamlParseOptions po;
   po.limits = options_.yaml_limits;
@@ -288,6 +320,7 @@ core::StatusOr<KFile> Builder::LoadKustomization(const fs::path& dir, bool* foun
 Status Builder::LoadResourceFile(const fs::path& abs, Accum& acc, const std::string& where) {
   ASSIGN_OR_RETURN(std::string text, Read(abs));
   std::string rel = Rel(abs);
+  const core::FileName file(rel);
   auto docs = ParseStream(text, rel);
   if (!docs.ok()) return docs.status();
   for (core::YamlDocument& d : *docs) {
@@ -304,7 +337,7 @@ Status Builder::LoadResourceFile(const fs::path& abs, Accum& acc, const std::str
         for (const auto& [ptr, pos] : d.positions) {
           if (!ptr.starts_with(prefix)) continue;
           if (ptr.size() > prefix.size() && ptr[prefix.size()] != '/') continue;
-          r.origins[ptr.substr(prefix.size())] = FieldOrigin{rel, pos.line};
+          r.origins[ptr.substr(prefix.size())] = FieldOrigin{file, pos.line};
         }
       }
       return r;
@@ -460,7 +493,9 @@ Status Builder::AccumulateKustomization(const KFile& kf, Accum& acc) {
       }
     }
   }
-  RETURN_IF_ERROR(RunGenerators(kf, acc));
+  Status generated = RunGenerators(kf, acc);
+  acc.ids_valid = false;
+  RETURN_IF_ERROR(generated);
   if (k.contains("components") && k["components"].is_array()) {
     for (size_t i = 0; i < k["components"].size(); ++i) {
       std::string ptr = "/components/" + std::to_string(i);
@@ -484,7 +519,9 @@ Status Builder::AccumulateKustomization(const KFile& kf, Accum& acc) {
     if (!text.ok()) return text.status().WithPrefix(kf.Where("/openapi/path"));
     ASSIGN_OR_RETURN(openapi_, core::ParseYaml(*text, Rel(abs)));
   }
-  RETURN_IF_ERROR(RunTransformers(kf, acc));
+  Status transformed = RunTransformers(kf, acc);
+  acc.ids_valid = false;
+  RETURN_IF_ERROR(transformed);
   if (k.contains("vars") && k["vars"].is_array()) {
     for (size_t i = 0; i < k["vars"].size(); ++i) {
       std::string ptr = "/vars/" + std::to_string(i);
@@ -507,7 +544,7 @@ Status Builder::RunGenerator(const KFile& kf, bool secret, const Json& entry, co
   spec.secret = secret;
   spec.entry = entry;
   spec.default_options = options;
-  spec.file = kf.rel;
+  spec.file = kf.file;
   spec.line = kf.Line(ptr);
   std::string behavior;
   FileReader reader = [&](const std::string& path) -> core::StatusOr<std::string> {
@@ -555,24 +592,9 @@ Status Builder::RunGenerators(const KFile& kf, Accum& acc) {
   if (k.contains("generators") && k["generators"].is_array()) {
     for (size_t i = 0; i < k["generators"].size(); ++i) {
       std::string ptr = "/generators/" + std::to_string(i);
-      std::string entry = ScalarText(k["generators"][i]);
-      std::string text, file = kf.rel;
-      int line_offset = 0;
-      if (entry.find('\n') != std::string::npos) {
-        text = entry;
-        line_offset = kf.Line(ptr);
-      } else {
-        fs::path abs;
-        auto t = ReadLocal(kf, entry, &abs);
-        if (!t.ok()) return t.status().WithPrefix(kf.Where(ptr));
-        text = *t;
-        file = Rel(abs);
-      }
-      ASSIGN_OR_RETURN(auto docs, ParseStream(text, file));
-      for (auto& d : docs) {
-        if (d.value.is_null()) continue;
-        FieldOrigin origin{file, d.start.line + line_offset};
-        RETURN_IF_ERROR(RunPluginConfig(kf, d.value, ptr, origin, acc, true));
+      ASSIGN_OR_RETURN(std::vector<PluginConfig> configs, LoadPluginConfigs(kf, ptr));
+      for (const PluginConfig& c : configs) {
+        RETURN_IF_ERROR(RunPluginConfig(kf, c.config, ptr, c.origin, acc, true));
       }
     }
   }
@@ -657,7 +679,7 @@ Status Builder::ApplyPatch(const KFile& kf, const std::string& ptr, const Json& 
     std::string s = entry.get<std::string>();
     if (s.find('\n') != std::string::npos || s.find(':') != std::string::npos) {
       text = s;
-      src.file = kf.rel;
+      src.file = kf.file;
       src.line_offset = kf.Line(ptr);
       src.line = kf.Line(ptr);
     } else {
@@ -674,7 +696,7 @@ Status Builder::ApplyPatch(const KFile& kf, const std::string& ptr, const Json& 
     }
     if (entry.contains("patch")) {
       text = ScalarText(entry["patch"]);
-      src.file = kf.rel;
+      src.file = kf.file;
       src.line_offset = kf.Line(ptr + "/patch");
       src.line = kf.Line(ptr + "/patch");
     } else if (entry.contains("path")) {
@@ -685,7 +707,7 @@ Status Builder::ApplyPatch(const KFile& kf, const std::string& ptr, const Json& 
       src.file = Rel(abs);
     } else if (entry.contains("jsonOp")) {
       text = ScalarText(entry["jsonOp"]);
-      src.file = kf.rel;
+      src.file = kf.file;
       src.line_offset = kf.Line(ptr + "/jsonOp");
       src.line = src.line_offset;
     } else {
@@ -697,7 +719,7 @@ Status Builder::ApplyPatch(const KFile& kf, const std::string& ptr, const Json& 
   core::YamlParseOptions po;
   po.limits = options_.yaml_limits;
   po.record_positions = true;
-  auto docs = core::ParseYamlStream(text, src.file, po);
+  auto docs = core::ParseYamlStream(text, src.file.str(), po);
   if (!docs.ok()) return docs.status().WithPrefix(where);
   return ApplyPatchDocs(*docs, src, target, acc, require_match, where);
 }
@@ -724,12 +746,18 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
     }
   }
   if (k.contains("namespace") && !ScalarText(k["namespace"]).empty()) {
-    ApplyNamespace(acc.res, ScalarText(k["namespace"]), kf.At("/namespace"));
+    NamespaceOptions ns_options;
+    ns_options.extra = config.namespace_;
+    ApplyNamespace(acc.res, ScalarText(k["namespace"]), kf.At("/namespace"), ns_options);
   }
   std::string prefix = k.contains("namePrefix") ? ScalarText(k["namePrefix"]) : "";
   std::string suffix = k.contains("nameSuffix") ? ScalarText(k["nameSuffix"]) : "";
-  if (!prefix.empty()) ApplyPrefixSuffix(acc.res, prefix, "", kf.At("/namePrefix"));
-  if (!suffix.empty()) ApplyPrefixSuffix(acc.res, "", suffix, kf.At("/nameSuffix"));
+  if (!prefix.empty()) {
+    ApplyPrefixSuffix(acc.res, prefix, "", kf.At("/namePrefix"), config.name_prefix, {});
+  }
+  if (!suffix.empty()) {
+    ApplyPrefixSuffix(acc.res, "", suffix, kf.At("/nameSuffix"), {}, config.name_suffix);
+  }
   if (k.contains("commonLabels") && k["commonLabels"].is_object()) {
     std::map<std::string, FieldOrigin> origins;
     for (auto& [key, v] : StringMap(k["commonLabels"])) {
@@ -839,24 +867,9 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
   if (k.contains("transformers") && k["transformers"].is_array()) {
     for (size_t i = 0; i < k["transformers"].size(); ++i) {
       std::string ptr = "/transformers/" + std::to_string(i);
-      std::string entry = ScalarText(k["transformers"][i]);
-      std::string text, file = kf.rel;
-      int line_offset = 0;
-      if (entry.find('\n') != std::string::npos) {
-        text = entry;
-        line_offset = kf.Line(ptr);
-      } else {
-        fs::path abs;
-        auto t = ReadLocal(kf, entry, &abs);
-        if (!t.ok()) return t.status().WithPrefix(kf.Where(ptr));
-        text = *t;
-        file = Rel(abs);
-      }
-      ASSIGN_OR_RETURN(auto docs, ParseStream(text, file));
-      for (auto& d : docs) {
-        if (d.value.is_null()) continue;
-        FieldOrigin origin{file, d.start.line + line_offset};
-        RETURN_IF_ERROR(RunPluginConfig(kf, d.value, ptr, origin, acc, false));
+      ASSIGN_OR_RETURN(std::vector<PluginConfig> configs, LoadPluginConfigs(kf, ptr));
+      for (const PluginConfig& c : configs) {
+        RETURN_IF_ERROR(RunPluginConfig(kf, c.config, ptr, c.origin, acc, false));
       }
     }
   }
@@ -867,10 +880,53 @@ Status Builder::RunTransformers(const KFile& kf, Accum& acc) {
   return core::OkStatus();
 }
 
+core::StatusOr<std::vector<Builder::PluginConfig>> Builder::LoadPluginConfigs(
+    const KFile& kf, const std::string& ptr) {
+  std::string entry = ScalarText(*core::FindPointer(kf.k, ptr));
+  std::vector<PluginConfig> out;
+  if (entry.find('\n') == std::string::npos) {
+    auto abs = Resolve(kf.dir, entry);
+    if (!abs.ok()) return abs.status().WithPrefix(kf.Where(ptr));
+    std::error_code ec;
+    if (fs::is_directory(*abs, ec)) {
+      // kustomize builds the directory and reads every resulting object as a plugin config.
+      Accum sub;
+      Status st = AccumulateDir(*abs, sub, Expect::kResource);
+      if (!st.ok()) return st.WithPrefix(kf.Where(ptr));
+      for (Resource& r : sub.res) {
+        auto o = r.origins.find("");
+        FieldOrigin origin = o != r.origins.end() ? o->second : FieldOrigin{Rel(*abs), 0};
+        out.push_back({std::move(r.obj), std::move(origin)});
+      }
+      return out;
+    }
+  }
+  std::string text, file = kf.rel;
+  int line_offset = 0;
+  if (entry.find('\n') != std::string::npos) {
+    text = entry;
+    line_offset = kf.Line(ptr);
+  } else {
+    fs::path abs;
+    auto t = ReadLocal(kf, entry, &abs);
+    if (!t.ok()) return t.status().WithPrefix(kf.Where(ptr));
+    text = *t;
+    file = Rel(abs);
+  }
+  ASSIGN_OR_RETURN(auto docs, ParseStream(text, file));
+  const core::FileName shared(file);
+  for (auto& d : docs) {
+    if (d.value.is_null()) continue;
+    out.push_back({std::move(d.value), FieldOrigin{shared, d.start.line + line_offset}});
+  }
+  return out;
+}
+
 // Builtin plugin configs listed under `transformers` / `generators`.
 Status Builder::RunPluginConfig(const KFile& kf, const Json& cfg, const std::string& ptr,
                                 const FieldOrigin& origin, Accum& acc, bool generator) {
-  std::string where = origin.file + (origin.line > 0 ? ":" + std::to_string(origin.line) : "");
+  std::string where =
+      origin.file.str() + (origin.line > 0 ? ":" + std::to_string(origin.line) : "");
   std::string api = Str(cfg, "apiVersion"), kind = Str(cfg, "kind");
   if (api != "builtin") {
     return core::UnimplementedError(where + ": plugin " + api + "/" + kind +
@@ -880,7 +936,7 @@ Status Builder::RunPluginConfig(const KFile& kf, const Json& cfg, const std::str
   auto specs_or =
       [&](const std::vector<FieldSpec>& fallback) -> core::StatusOr<std::vector<FieldSpec>> {
     if (!cfg.contains("fieldSpecs")) return fallback;
-    return ParseFieldSpecs(cfg["fieldSpecs"], origin.file);
+    return ParseFieldSpecs(cfg["fieldSpecs"], origin.file.str());
   };
   if (kind == "ConfigMapGenerator" || kind == "SecretGenerator") {
     Json entry = cfg;
@@ -895,7 +951,22 @@ Status Builder::RunPluginConfig(const KFile& kf, const Json& cfg, const std::str
   }
   if (kind == "PrefixSuffixTransformer" || kind == "PrefixTransformer" ||
       kind == "SuffixTransformer") {
-    ApplyPrefixSuffix(acc.res, Str(cfg, "prefix"), Str(cfg, "suffix"), origin);
+    // Explicit fieldSpecs replace the default (metadata/name): without it nothing is renamed.
+    bool rename = true;
+    std::vector<FieldSpec> fields;
+    if (kind == "PrefixSuffixTransformer" && !cfg.contains("fieldSpecs")) {
+      return core::InvalidArgumentError(
+          where +
+          ": plugin PrefixSuffixTransformer fails configuration: fieldSpecs is not "
+          "expected to be nil");
+    }
+    if (cfg.contains("fieldSpecs")) {
+      ASSIGN_OR_RETURN(fields, ParseFieldSpecs(cfg["fieldSpecs"], origin.file.str()));
+      rename =
+          std::erase_if(fields, [](const FieldSpec& f) { return f.path == "metadata/name"; }) > 0;
+    }
+    ApplyPrefixSuffix(acc.res, Str(cfg, "prefix"), Str(cfg, "suffix"), origin, fields, fields,
+                      rename);
     return core::OkStatus();
   }
   if (kind == "LabelTransformer" || kind == "AnnotationsTransformer") {
@@ -911,7 +982,33 @@ Status Builder::RunPluginConfig(const KFile& kf, const Json& cfg, const std::str
   }
   if (kind == "NamespaceTransformer") {
     std::string ns = cfg.contains("metadata") ? Str(cfg["metadata"], "namespace") : "";
-    if (!ns.empty()) ApplyNamespace(acc.res, ns, origin);
+    NamespaceOptions ns_options;
+    std::string subjects = Str(cfg, "setRoleBindingSubjects");
+    if (subjects == "none") {
+      ns_options.subjects = SubjectMode::kNone;
+    } else if (subjects == "allServiceAccounts") {
+      ns_options.subjects = SubjectMode::kAllServiceAccounts;
+    } else if (!subjects.empty() && subjects != "defaultOnly") {
+      return core::InvalidArgumentError(
+          where + ": plugin NamespaceTransformer fails configuration: invalid value \"" + subjects +
+          "\" for setRoleBindingSubjects: must be one of \"defaultOnly\", \"none\" or "
+          "\"allServiceAccounts\"");
+    }
+    if (cfg.contains("unsetOnly")) {
+      if (!cfg["unsetOnly"].is_boolean()) {
+        return core::InvalidArgumentError(where +
+                                          ": NamespaceTransformer unsetOnly must be a bool");
+      }
+      ns_options.unset_only = cfg["unsetOnly"].get<bool>();
+    }
+    // A config's fieldSpecs are all it sets besides metadata/namespace: without them kubectl
+    // renames no Namespace and leaves APIService services alone.
+    if (cfg.contains("fieldSpecs")) {
+      ASSIGN_OR_RETURN(ns_options.extra, ParseFieldSpecs(cfg["fieldSpecs"], origin.file.str()));
+      std::erase_if(ns_options.extra,
+                    [](const FieldSpec& f) { return f.path == "metadata/namespace"; });
+    }
+    if (!ns.empty()) ApplyNamespace(acc.res, ns, origin, ns_options);
     return core::OkStatus();
   }
   if (kind == "ImageTagTransformer") {

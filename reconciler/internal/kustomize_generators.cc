@@ -118,9 +118,10 @@ core::StatusOr<Resource> Generate(const GeneratorSpec& spec, const FileReader& r
       if (trimmed.empty() || trimmed[0] == '#') continue;
       size_t eq = trimmed.find('=');
       if (eq == std::string::npos) {
-        return core::InvalidArgumentError(f + ": line '" + line +
-                                          "' has no '=' (reading values from the environment is "
-                                          "not supported)");
+        // A bare key: kustomize 5.5 (kubectl 1.32) stores it with an empty value and never
+        // reads the environment (checked against kubectl with the variable set and unset).
+        RETURN_IF_ERROR(AddKv(data, trimmed, "", f));
+        continue;
       }
       RETURN_IF_ERROR(AddKv(data, trimmed.substr(0, eq), trimmed.substr(eq + 1), f));
     }

@@ -21,7 +21,7 @@ struct GeneratorSpec {
   bool secret = false;
   core::Json entry;            // the generator entry (name, namespace, behavior, literals, ...)
   core::Json default_options;  // the kustomization's generatorOptions (may be null)
-  std::string file;            // the kustomization file, for errors and origins
+  core::FileName file;         // the kustomization file, for errors and origins
   int line = 0;                // line of the entry
 };
 

@@ -17,8 +17,8 @@ namespace driftguard::reconciler::internal {
 // Where a patch's text lives: `file` (relative to the root) and, for each JSON pointer into the
 // patch document, its line (`line_offset` added: inline patches sit inside kustomization.yaml).
 struct PatchSource {
-  std::string file;
-  int line = 0;  // fallback line (where the patch starts)
+  core::FileName file;  // shared by every origin the patch records
+  int line = 0;         // fallback line (where the patch starts)
   int line_offset = 0;
   const std::unordered_map<std::string, core::SourcePosition>* positions = nullptr;
   FieldOrigin At(const std::string& patch_pointer) const;

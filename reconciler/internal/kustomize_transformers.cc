@@ -259,6 +259,11 @@ TransformerConfig TransformerConfig::Defaults() {
     AddPodRefs(e, {"priorityClassName"});
     c.name_reference.push_back(e);
   }
+  c.namespace_.push_back(Spec("", "", "Namespace", "metadata/name", true));
+  c.namespace_.push_back(
+      Spec("apiregistration.k8s.io", "", "APIService", "spec/service/namespace", true));
+  c.namespace_.push_back(Spec("apiextensions.k8s.io", "", "CustomResourceDefinition",
+                              "spec/conversion/webhook/clientConfig/service/namespace", false));
   {
     NameRefEntry e{Gvk{"networking.k8s.io", "", "IngressClass"}, {}};
     e.referrers.push_back(Spec("", "", "Ingress", "spec/ingressClassName", false));
@@ -318,13 +323,21 @@ core::Status TransformerConfig::Merge(const Json& doc, const std::string& file) 
     if (k == "images") target = &images;
     if (k == "replicas") target = &replicas;
     if (k == "varReference") target = &var_reference;
-    std::vector<FieldSpec> ignored;
-    if (k == "namePrefix" || k == "nameSuffix" || k == "namespace") target = &ignored;
+    // metadata/name and metadata/namespace are always handled; listing them again changes
+    // nothing (kustomize merges duplicate field specs).
+    if (k == "namePrefix") target = &name_prefix;
+    if (k == "nameSuffix") target = &name_suffix;
+    if (k == "namespace") target = &namespace_;
     if (target == nullptr) {
       return core::InvalidArgumentError(file + ": unknown field \"" + k +
                                         "\" in transformer configuration");
     }
     ASSIGN_OR_RETURN(std::vector<FieldSpec> specs, ParseFieldSpecs(*it, file));
+    if (target == &name_prefix || target == &name_suffix || target == &namespace_) {
+      const char* builtin = target == &namespace_ ? "metadata/namespace" : "metadata/name";
+      // (a Namespace's metadata/name is in the namespace defaults already)
+      std::erase_if(specs, [&](const FieldSpec& fs) { return fs.path == builtin; });
+    }
     target->insert(target->end(), specs.begin(), specs.end());
     if (k == "commonLabels" || k == "labels") {
       for (const FieldSpec& s : specs) template_labels.push_back(s);
@@ -333,47 +346,94 @@ core::Status TransformerConfig::Merge(const Json& doc, const std::string& file) 
   return core::OkStatus();
 }
 
-void ApplyNamespace(std::vector<Resource>& res, const std::string& ns, const FieldOrigin& origin) {
+namespace {
+
+bool NamespaceUnset(const Json& obj) {
+  return !obj.is_object() || !obj.contains("namespace") || obj["namespace"].is_null() ||
+         (obj["namespace"].is_string() && obj["namespace"].get<std::string>().empty());
+}
+
+}  // namespace
+
+void ApplyNamespace(std::vector<Resource>& res, const std::string& ns, const FieldOrigin& origin,
+                    const NamespaceOptions& options) {
   for (Resource& r : res) {
     Gvk g = r.GetGvk();
-    if (g.kind == "Namespace" && g.group.empty()) {
-      if (r.Name() != ns) {
-        r.SetName(ns);
-        SetOrigin(r.origins, "/metadata/name", origin);
+    const bool is_namespace = g.kind == "Namespace" && g.group.empty();
+    for (const FieldSpec& s : options.extra) {
+      if (!s.Matches(g)) continue;
+      if (s.path == "metadata/name") {  // the Namespace object itself is renamed
+        if (is_namespace && !options.unset_only && r.Name() != ns) {
+          r.SetName(ns);
+          SetOrigin(r.origins, "/metadata/name", origin);
+        }
+        continue;
       }
-      continue;
+      VisitFieldSpec(r.obj, s, Json(""), [&](Json& node, const std::string& ptr) {
+        const bool unset =
+            node.is_null() || (node.is_string() && node.get_ref<const std::string&>().empty());
+        if (options.unset_only && !unset) return;
+        if (node.is_object() || node.is_array()) return;
+        node = ns;
+        SetOrigin(r.origins, ptr, origin);
+      });
     }
+    if (is_namespace) continue;
     if (IsClusterScoped(g)) {
       if (g.kind != "ClusterRoleBinding") continue;
-    } else {
+    } else if (!options.unset_only || r.Namespace().empty()) {
       r.SetNamespace(ns);
       SetOrigin(r.origins, "/metadata/namespace", origin);
     }
+    if (options.subjects == SubjectMode::kNone) continue;
     if ((g.kind == "RoleBinding" || g.kind == "ClusterRoleBinding") && r.obj.contains("subjects") &&
         r.obj["subjects"].is_array()) {
       Json& subjects = r.obj["subjects"];
       for (size_t i = 0; i < subjects.size(); ++i) {
-        if (StrOr(subjects[i], "name") == "default") {
-          subjects[i]["namespace"] = ns;
-          SetOrigin(r.origins, "/subjects/" + std::to_string(i) + "/namespace", origin);
-        }
+        Json& subject = subjects[i];
+        bool selected = options.subjects == SubjectMode::kDefaultOnly
+                            ? StrOr(subject, "name") == "default"
+                            : StrOr(subject, "kind") == "ServiceAccount";
+        if (!selected || (options.unset_only && !NamespaceUnset(subject))) continue;
+        subject["namespace"] = ns;
+        SetOrigin(r.origins, "/subjects/" + std::to_string(i) + "/namespace", origin);
       }
     }
   }
 }
 
 void ApplyPrefixSuffix(std::vector<Resource>& res, const std::string& prefix,
-                       const std::string& suffix, const FieldOrigin& origin) {
+                       const std::string& suffix, const FieldOrigin& origin,
+                       const std::vector<FieldSpec>& prefix_specs,
+                       const std::vector<FieldSpec>& suffix_specs, bool rename) {
   if (prefix.empty() && suffix.empty()) return;
   for (Resource& r : res) {
     Gvk g = r.GetGvk();
-    if (g.kind == "CustomResourceDefinition" || (g.kind == "Namespace" && g.group.empty())) {
+    // kustomize never renames these (its prefix/suffix skip list).
+    if (g.kind == "CustomResourceDefinition" || (g.kind == "Namespace" && g.group.empty()) ||
+        (g.kind == "APIService" && g.group == "apiregistration.k8s.io")) {
       continue;
     }
-    r.SetName(prefix + r.Name() + suffix);
-    if (!prefix.empty()) r.prefixes.insert(r.prefixes.begin(), prefix);
-    if (!suffix.empty()) r.suffixes.push_back(suffix);
-    SetOrigin(r.origins, "/metadata/name", origin);
+    if (rename) {
+      r.SetName(prefix + r.Name() + suffix);
+      if (!prefix.empty()) r.prefixes.insert(r.prefixes.begin(), prefix);
+      if (!suffix.empty()) r.suffixes.push_back(suffix);
+      SetOrigin(r.origins, "/metadata/name", origin);
+    }
+    auto affix = [&](const std::vector<FieldSpec>& specs, const std::string& p,
+                     const std::string& s) {
+      if (p.empty() && s.empty()) return;
+      for (const FieldSpec& spec : specs) {
+        if (!spec.Matches(g)) continue;
+        VisitFieldSpec(r.obj, spec, Json(""), [&](Json& node, const std::string& ptr) {
+          if (!node.is_string()) return;
+          node = p + node.get<std::string>() + s;
+          SetOrigin(r.origins, ptr, origin);
+        });
+      }
+    };
+    affix(prefix_specs, prefix, "");
+    affix(suffix_specs, "", suffix);
   }
 }
 
@@ -537,9 +597,19 @@ core::Status ApplyReplicas(std::vector<Resource>& res, const std::vector<Replica
 
 namespace {
 
+// What the fix-up needs to know of a resource, computed once: every id it had (current last) and
+// the prefixes/suffixes applied to it.
+struct RefView {
+  std::vector<ResId> ids;
+  const std::vector<std::string>* prefixes;
+  const std::vector<std::string>* suffixes;
+  const ResId& Cur() const { return ids.back(); }
+  const ResId& Org() const { return ids.front(); }
+};
+
 struct RefCtx {
-  std::vector<Resource>* all;
-  const Resource* referrer;
+  const std::vector<RefView>* all;
+  const RefView* referrer;
   const NameRefEntry* entry;
   // Every name a resource ever had -> indices into *all (keeps look-ups linear in references).
   const std::unordered_map<std::string, std::vector<size_t>>* by_name;
@@ -547,51 +617,51 @@ struct RefCtx {
 
 // Kustomize's referral selection: same kind once, a previous name equal to `old_name`, the
 // referrer's namespace (unless either side is cluster-scoped), then prefix/suffix agreement.
-core::StatusOr<const Resource*> SelectReferral(const RefCtx& ctx, const std::string& old_name,
-                                               const std::string* want_ns) {
-  std::vector<const Resource*> cands;
-  ResId referrer_id = ctx.referrer->CurId();
+core::StatusOr<const RefView*> SelectReferral(const RefCtx& ctx, const std::string& old_name,
+                                              const std::string* want_ns) {
+  std::vector<const RefView*> cands;
+  const ResId& referrer_id = ctx.referrer->Cur();
   bool referrer_cluster = IsClusterScoped(referrer_id.gvk);
   auto named = ctx.by_name->find(old_name);
-  if (named == ctx.by_name->end()) return static_cast<const Resource*>(nullptr);
+  if (named == ctx.by_name->end()) return static_cast<const RefView*>(nullptr);
   for (size_t ci : named->second) {
-    const Resource& c = (*ctx.all)[ci];
+    const RefView& c = (*ctx.all)[ci];
     bool gvk_ok = false, name_ok = false;
-    for (const ResId& id : c.AllIds()) {
+    for (const ResId& id : c.ids) {
       gvk_ok = gvk_ok || GvkSelects(ctx.entry->referral, id.gvk);
       name_ok = name_ok || id.name == old_name;
     }
     if (!gvk_ok || !name_ok) continue;
-    ResId cid = c.CurId();
+    const ResId& cid = c.Cur();
     if (want_ns != nullptr) {
       // An explicit namespace in the reference must be the referral's original or current one.
       ResId want{{}, "", *want_ns};
-      if (!IsClusterScoped(cid.gvk) && !want.NsEquals(c.OrgId()) && !want.NsEquals(cid)) continue;
+      if (!IsClusterScoped(cid.gvk) && !want.NsEquals(c.Org()) && !want.NsEquals(cid)) continue;
     } else if (!referrer_cluster && !IsClusterScoped(cid.gvk) && !referrer_id.NsEquals(cid)) {
       continue;
     }
     cands.push_back(&c);
   }
   if (cands.size() > 1) {
-    std::vector<const Resource*> same;
-    for (const Resource* c : cands) {
-      if (c->prefixes == ctx.referrer->prefixes && c->suffixes == ctx.referrer->suffixes) {
+    std::vector<const RefView*> same;
+    for (const RefView* c : cands) {
+      if (*c->prefixes == *ctx.referrer->prefixes && *c->suffixes == *ctx.referrer->suffixes) {
         same.push_back(c);
       }
     }
     if (same.size() == 1) return same.front();
     std::string ids;
-    for (const Resource* c : cands) ids += " " + c->CurId().ToString();
+    for (const RefView* c : cands) ids += " " + c->Cur().ToString();
     return core::InvalidArgumentError("found multiple possible referrals:" + ids);
   }
-  if (cands.empty()) return static_cast<const Resource*>(nullptr);
+  if (cands.empty()) return static_cast<const RefView*>(nullptr);
   return cands.front();
 }
 
 core::Status FixNode(const RefCtx& ctx, Json& node, const Json* roleref_parent) {
   if (node.is_string()) {
-    ASSIGN_OR_RETURN(const Resource* ref, SelectReferral(ctx, node.get<std::string>(), nullptr));
-    if (ref != nullptr) node = ref->Name();
+    ASSIGN_OR_RETURN(const RefView* ref, SelectReferral(ctx, node.get<std::string>(), nullptr));
+    if (ref != nullptr) node = ref->Cur().name;
     return core::OkStatus();
   }
   if (node.is_array()) {
@@ -601,11 +671,11 @@ core::Status FixNode(const RefCtx& ctx, Json& node, const Json* roleref_parent) 
   if (node.is_object() && node.contains("name") && node["name"].is_string()) {
     std::string ns = StrOr(node, "namespace");
     bool has_ns = node.contains("namespace");
-    ASSIGN_OR_RETURN(const Resource* ref,
+    ASSIGN_OR_RETURN(const RefView* ref,
                      SelectReferral(ctx, node["name"].get<std::string>(), has_ns ? &ns : nullptr));
     if (ref == nullptr) return core::OkStatus();
-    node["name"] = ref->Name();
-    if (!ref->Namespace().empty()) node["namespace"] = ref->Namespace();
+    node["name"] = ref->Cur().name;
+    if (!ref->Cur().ns.empty()) node["namespace"] = ref->Cur().ns;
   }
   return core::OkStatus();
 }
@@ -613,12 +683,15 @@ core::Status FixNode(const RefCtx& ctx, Json& node, const Json* roleref_parent) 
 }  // namespace
 
 core::Status FixNameReferences(std::vector<Resource>& res, const TransformerConfig& config) {
-  // Work on a snapshot of names: fix-ups must see the final names, which they do not change.
-  std::vector<Resource> snapshot = res;
+  // Work on a snapshot of ids: fix-ups must see the final names, which they do not change (they
+  // only edit fields outside metadata, so the prefix/suffix lists can be shared).
+  std::vector<RefView> snapshot;
+  snapshot.reserve(res.size());
   std::unordered_map<std::string, std::vector<size_t>> by_name;
-  for (size_t i = 0; i < snapshot.size(); ++i) {
+  for (size_t i = 0; i < res.size(); ++i) {
+    snapshot.push_back(RefView{res[i].AllIds(), &res[i].prefixes, &res[i].suffixes});
     std::set<std::string> names;
-    for (const ResId& id : snapshot[i].AllIds()) names.insert(id.name);
+    for (const ResId& id : snapshot[i].ids) names.insert(id.name);
     for (const std::string& n : names) by_name[n].push_back(i);
   }
   for (size_t ri = 0; ri < res.size(); ++ri) {

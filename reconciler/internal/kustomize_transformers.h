@@ -27,6 +27,11 @@ struct TransformerConfig {
   std::vector<FieldSpec> replicas;
   std::vector<FieldSpec> var_reference;
   std::vector<NameRefEntry> name_reference;
+  // Fields besides metadata/name that namePrefix / nameSuffix also change (`configurations`).
+  std::vector<FieldSpec> name_prefix, name_suffix;
+  // Fields besides metadata/namespace that `namespace` sets (Namespace names, APIService and CRD
+  // conversion webhook services by default, plus `configurations`).
+  std::vector<FieldSpec> namespace_;
 
   static TransformerConfig Defaults();
   // Adds the entries of a kustomize transformer configuration document (`configurations` file):
@@ -38,9 +43,29 @@ struct TransformerConfig {
 core::StatusOr<std::vector<FieldSpec>> ParseFieldSpecs(const core::Json& list,
                                                        const std::string& file);
 
-void ApplyNamespace(std::vector<Resource>& res, const std::string& ns, const FieldOrigin& origin);
+// Which RoleBinding / ClusterRoleBinding subjects get the namespace (NamespaceTransformer's
+// setRoleBindingSubjects): none, those named "default" (the kustomization `namespace` field), or
+// every ServiceAccount subject.
+enum class SubjectMode { kNone, kDefaultOnly, kAllServiceAccounts };
+
+// metadata/namespace of namespaced objects is always set (kustomize does so whatever the field
+// specs say); `extra` lists further fields, where "metadata/name" on kind Namespace renames
+// Namespace objects (the kustomization `namespace` field does, a NamespaceTransformer config only
+// when its fieldSpecs say so).
+struct NamespaceOptions {
+  SubjectMode subjects = SubjectMode::kDefaultOnly;
+  bool unset_only = false;       // only where no namespace is set yet (missing or "")
+  std::vector<FieldSpec> extra;  // further fields holding a namespace
+};
+
+void ApplyNamespace(std::vector<Resource>& res, const std::string& ns, const FieldOrigin& origin,
+                    const NamespaceOptions& options = {});
+// Renames resources (metadata/name, unless `rename` is false) and prefixes / suffixes the string
+// fields `prefix_specs` / `suffix_specs` reach (created as "" first where a spec says create).
 void ApplyPrefixSuffix(std::vector<Resource>& res, const std::string& prefix,
-                       const std::string& suffix, const FieldOrigin& origin);
+                       const std::string& suffix, const FieldOrigin& origin,
+                       const std::vector<FieldSpec>& prefix_specs = {},
+                       const std::vector<FieldSpec>& suffix_specs = {}, bool rename = true);
 // `origins` gives, per key, where the key was declared.
 void ApplyLabels(std::vector<Resource>& res, const std::map<std::string, std::string>& labels,
                  const std::vector<FieldSpec>& specs,

@@ -222,6 +222,47 @@ TEST_F(GitSourceFileTest, UnchangedRevisionReusesTheArtifactAndNewOnesReplaceIt)
   EXPECT_EQ(after_restart->revision, "main@sha1:" + second_sha);
 }
 
+// A first clone over file:// takes the source's object files as they are (hard links to its
+// pack and loose objects, as `git clone` of a local path does) instead of packing them anew;
+// later fetches bring only the new commits through the transport.
+TEST_F(GitSourceFileTest, FirstCloneLinksTheSourceObjectsAndLaterFetchesStillWork) {
+  repo_.Write("a.yaml", "v: 1\n");
+  repo_.Commit("first");
+  repo_.Git("gc -q");
+  repo_.Write("b.yaml", "v: 2\n");
+  const std::string second = repo_.Commit("second");  // loose, on top of the pack
+  LibGit2Source source(options_);
+  GitSourceSpec spec = Spec();
+  spec.ref.branch = "main";
+  auto a = source.Fetch(spec);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->revision, "main@sha1:" + second);
+  EXPECT_EQ(ReadFile(a->path / "a.yaml"), "v: 1\n");
+  EXPECT_EQ(ReadFile(a->path / "b.yaml"), "v: 2\n");
+  const fs::path src_objects = repo_.dir() / ".git/objects";
+  const fs::path cache_objects = options_.cache_dir / "repo.git/objects";
+  int packs = 0;
+  for (const auto& e : fs::directory_iterator(src_objects / "pack")) {
+    if (e.path().extension() != ".pack") continue;
+    ++packs;
+    EXPECT_TRUE(fs::equivalent(e.path(), cache_objects / "pack" / e.path().filename()));
+  }
+  EXPECT_EQ(packs, 1);
+  const std::string loose = second.substr(0, 2) + "/" + second.substr(2);
+  EXPECT_TRUE(fs::equivalent(src_objects / loose, cache_objects / loose));
+
+  repo_.Write("c.yaml", "v: 3\n");
+  const std::string third = repo_.Commit("third");
+  auto b = source.Fetch(spec);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->revision, "main@sha1:" + third);
+  EXPECT_EQ(ReadFile(b->path / "c.yaml"), "v: 3\n");
+  // The new commit came through the transport, not by linking.
+  const std::string third_loose = third.substr(0, 2) + "/" + third.substr(2);
+  EXPECT_FALSE(fs::exists(cache_objects / third_loose) &&
+               fs::equivalent(src_objects / third_loose, cache_objects / third_loose));
+}
+
 TEST_F(GitSourceFileTest, FailedFetchKeepsTheLastGoodArtifact) {
   repo_.Write("a.yaml", "v: 1\n");
   repo_.Commit("first");

@@ -32,7 +32,7 @@ TEST(FluxSubstituteTest, FormsDefaultsAndEscapes) {
   std::map<std::string, std::string> vars = {{"A", "alpha"}, {"EMPTY", ""}};
   auto s = [&](const std::string& in) { return SubstituteVariables(in, vars, false).value(); };
   EXPECT_EQ(s("x-${A}-y"), "x-alpha-y");
-  EXPECT_EQ(s("$A/${A}"), "alpha/alpha");
+  EXPECT_EQ(s("$A/${A}"), "$A/alpha");
   EXPECT_EQ(s("${MISSING}"), "");
   EXPECT_EQ(s("${MISSING:=def}"), "def");
   EXPECT_EQ(s("${MISSING:-d2}"), "d2");
@@ -41,6 +41,20 @@ TEST(FluxSubstituteTest, FormsDefaultsAndEscapes) {
   EXPECT_EQ(s("${MISSING:=${A}}"), "alpha");
   EXPECT_EQ(s("$${A} and $$A and $$"), "${A} and $A and $");
   EXPECT_EQ(s("cost: 5$ or $1"), "cost: 5$ or $1");
+}
+
+// Flux's envsubst (drone/envsubst) opens a reference only at "${": bare `$var`, `$1`, `$(cmd)`
+// and `$` at the end stay as they are, also inside a default value; "$$" is still an escape.
+TEST(FluxSubstituteTest, BareDollarNamesAreText) {
+  std::map<std::string, std::string> vars = {{"A", "alpha"}, {"HOME", "/root"}};
+  auto s = [&](const std::string& in) { return SubstituteVariables(in, vars, false).value(); };
+  EXPECT_EQ(s("echo $HOME and $A_B"), "echo $HOME and $A_B");
+  EXPECT_EQ(s("$A${A}$A"), "$Aalpha$A");
+  EXPECT_EQ(s("run $(date) for $1 at $"), "run $(date) for $1 at $");
+  EXPECT_EQ(s("${MISSING:=$A}"), "$A");
+  EXPECT_EQ(s("$$A ${HOME}"), "$A /root");
+  // Strict mode does not look at bare names either.
+  EXPECT_EQ(SubstituteVariables("$NOPE", {}, true).value(), "$NOPE");
 }
 
 TEST(FluxSubstituteTest, StrictModeRejectsUnsetVariables) {

@@ -2,6 +2,9 @@
 // resource, or the patch / transformer that last set it.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "reconciler/render.h"
 #include "tests/support/test_util.h"
 
@@ -129,6 +132,25 @@ TEST_F(RenderProvenanceTest, LookupWalksUpToTheNearestRecordedPrefix) {
   EXPECT_EQ(o.Origin("/spec/x/y/z"), (FieldOrigin{"b.yaml", 9}));
   EXPECT_EQ(o.Origin("/spec/w"), (FieldOrigin{"a.yaml", 4}));
   EXPECT_EQ(o.Origin("/status"), FieldOrigin{});
+}
+
+// Origins naming one file share a single string (FileName), however many fields they cover;
+// the values still compare by content.
+TEST_F(RenderProvenanceTest, OriginsShareOneFileNamePerFile) {
+  const FieldOrigin api = deploy_.Origin("/apiVersion");
+  const FieldOrigin port = deploy_.Origin("/spec/template/spec/containers/1/ports/0/containerPort");
+  ASSERT_EQ(api.file, "base/deploy.yaml");
+  EXPECT_EQ(&api.file.str(), &port.file.str());
+  const FieldOrigin name = deploy_.Origin("/metadata/name");
+  const FieldOrigin replicas = deploy_.Origin("/spec/replicas");
+  ASSERT_EQ(name.file, "ov/kustomization.yaml");
+  EXPECT_EQ(&name.file.str(), &replicas.file.str());
+  // Every origin of the Deployment names one of three files: three strings in all.
+  std::set<const std::string*> strings;
+  for (const auto& [pointer, origin] : deploy_.origins) strings.insert(&origin.file.str());
+  EXPECT_EQ(strings.size(), 3u);
+  EXPECT_EQ((FieldOrigin{"base/deploy.yaml", 1}), api);
+  EXPECT_TRUE(FieldOrigin{}.file.empty());
 }
 
 TEST_F(RenderProvenanceTest, TrackOriginsOffRecordsNothing) {
