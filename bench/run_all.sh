@@ -6,14 +6,14 @@
 # `make bench` calls this after building.
 #
 # Environment: BUILD_DIR (see bench/lib/common.sh), RESULTS, ONLY (space-separated subset of
-# render_vs_kubectl git_fetch desired_state_memory webhook_load micro), and every variable the
+# render_vs_kubectl git_fetch desired_state_memory webhook_load apply micro), and every variable the
 # scripts read (RUNS, ROUNDS, DURATION, OBJECTS, ...).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 RESULTS="${RESULTS:-$BENCH_DIR/results.md}"
 LOG="${RESULTS%.md}.log"
-ONLY="${ONLY:-render_vs_kubectl git_fetch desired_state_memory webhook_load micro}"
+ONLY="${ONLY:-render_vs_kubectl git_fetch desired_state_memory webhook_load apply micro}"
 : >"$LOG"
 
 wanted() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -59,7 +59,7 @@ micro() {
 } >"$RESULTS"
 
 status=0
-for script in render_vs_kubectl git_fetch desired_state_memory webhook_load; do
+for script in render_vs_kubectl git_fetch desired_state_memory webhook_load apply; do
   wanted "$script" || continue
   echo "== $script" | tee -a "$LOG" >&2
   start=$SECONDS

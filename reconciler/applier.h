@@ -1,28 +1,44 @@
 // Applier: makes the cluster hold a rendered revision — staged server-side apply, then prune.
 //
-// Apply (Flux's semantics, field manager "driftguard"):
+// Apply (Flux's semantics, field manager ApplierOptions::field_manager, "driftguard"):
 //  1. stage "definitions": the kinds CustomResourceDefinition and Namespace; then it waits until
-//     every CRD is Established and every Namespace is Active (bounded by
-//     ApplierOptions::wait_timeout) and refreshes discovery so the next stages can map the new
-//     kinds;
+//     every CRD is Established and every Namespace Active (status.phase Active or unset), polling
+//     every poll_interval up to ApplierOptions::wait_timeout, and refreshes discovery so the next
+//     stages can map the new kinds;
 //  2. stage "cluster": the remaining cluster-scoped objects (ClusterRoles, ...);
 //  3. stage "namespaced": the rest.
-// Each object is first applied with dryRun=All; when the dry-run result equals the live object
-// (ignoring metadata.managedFields, resourceVersion, generation) it is not written ("unchanged").
-// The `kustomize.toolkit.fluxcd.io/ssa` annotation on the rendered object changes that:
-//   Override (default) apply as above;  Merge — apply without taking fields other managers own
-//   (no force);  IfNotPresent — create when absent, never update;  Ignore — skip entirely.
+// The scope comes from discovery (KubeClient::Mapping): a namespaced object without a namespace
+// gets the client's default namespace, a cluster-scoped one loses metadata.namespace. A kind
+// discovery does not know fails the "cluster" stage with
+//   "Widget/default/x: no matches for kind \"Widget\" in version \"example.com/v1\"" (NotFound);
+// in a dry run, kinds defined by a CRD of the same request are reported "created" instead.
+// Each object is read (GET), then applied with dryRun=All; when the dry-run result equals the live
+// object (ignoring metadata.managedFields, resourceVersion, generation, creationTimestamp, uid) it
+// is not written ("unchanged"), else it is applied for real ("created" / "configured").
+// Applies use force=true: the fields the manifest declares are always taken from other managers.
+// The `kustomize.toolkit.fluxcd.io/ssa` annotation (values case-insensitive, unknown = Override):
+//   Override (default) and Merge — apply as above; fields other managers added and the manifest
+//     does not declare are kept (Flux's Override additionally strips kubectl's client-side
+//     managers from managedFields; driftguard does not do that yet, so the two behave alike);
+//   IfNotPresent — create when absent, never update ("skipped" when present);
+//   Ignore — no request at all ("skipped").
 // An apply that fails because an immutable field changed (HTTP 422 whose message contains
-// "field is immutable", or "spec.selector" of a workload) is, when ApplyRequest::force is set
-// or the object carries `kustomize.toolkit.fluxcd.io/force: enabled`, retried by deleting the
-// object (foreground) and creating it again ("recreated"); otherwise it is reported.
-// Every object of a stage is attempted even when one fails; a failed stage stops later stages.
+// "field is immutable", or "spec.selector" of a workload kind) is, when ApplyRequest::force is set
+// or the object carries `kustomize.toolkit.fluxcd.io/force: enabled` (case-insensitive), retried
+// by deleting the object (foreground), waiting until it is gone (wait_timeout) and applying it
+// again ("recreated"); otherwise the 422 is reported as the object's failure.
+// With ApplyRequest::dry_run nothing is written: the would-be actions are reported (no waiting).
+// Every object of a stage is attempted (up to ApplierOptions::concurrency at once) even when one
+// fails; a failed stage stops later stages. ChangeSet entries are in stage order, then input
+// order; failed objects have no entry.
 //
 // Prune deletes inventory entries that the new revision no longer declares (Inventory::
-// Difference order), skipping objects whose live copy carries
-// `kustomize.toolkit.fluxcd.io/prune: disabled` or is no longer labelled as owned by this
-// Kustomization (kustomize.toolkit.fluxcd.io/name / namespace), and objects already gone. The
-// caller prunes only after every apply of the revision succeeded.
+// Difference order, one at a time, background propagation), skipping ("skipped") objects whose
+// live copy carries `kustomize.toolkit.fluxcd.io/prune: disabled` or is no longer labelled as
+// owned by this Kustomization (kustomize.toolkit.fluxcd.io/name / namespace); objects already
+// gone and kinds no longer served are silently done. The delete carries the checked
+// resourceVersion as precondition (re-checked on 409). The caller prunes only after every apply
+// of the revision succeeded.
 //
 //   Applier applier(client, {});
 //   ApplyResult r = applier.Apply({.objects = rendered, .force = ks.force});

@@ -17,6 +17,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/desired_state.h"
@@ -39,7 +40,8 @@ class Inventory {
   // Entries of `objects` (apiVersion, kind, metadata), sorted by id as Flux sorts them.
   static Inventory FromObjects(const std::vector<core::Json>& objects);
   // Parses `{"entries": [{"id": ..., "v": ...}]}`; a null/absent value is an empty inventory.
-  // Malformed ids are an error naming the entry.
+  // Malformed ids are an error naming the entry: "inventory entry 1: inventory id 'x' is not of
+  // the form <namespace>_<name>_<group>_<kind>". Duplicate ids are kept once.
   static core::StatusOr<Inventory> FromJson(const core::Json& inventory);
 
   core::Json ToJson() const;  // {"entries": [...]}, sorted by id
@@ -49,12 +51,19 @@ class Inventory {
   std::vector<core::ObjectRef> Refs() const;
   // Objects in this inventory that `newer` does not hold (identity ignores the version), in the
   // order prune deletes them: the reverse of apply order (namespaced objects before Namespaces,
-  // custom resources before CRDs).
+  // custom resources before CRDs). Classes, deleted in this order: objects with a namespace,
+  // other cluster-scoped objects, Namespaces, CRDs; by id within a class.
   std::vector<core::ObjectRef> Difference(const Inventory& newer) const;
 
  private:
   std::vector<InventoryEntry> entries_;
 };
+
+// The ConfigMap InventoryConfigMapStore keeps: name prefix and data keys (each value is JSON text:
+// `inventory` holds Inventory::ToJson(), `status` the Flux-shaped status object).
+inline constexpr std::string_view kInventoryConfigMapPrefix = "driftguard-inventory-";
+inline constexpr std::string_view kInventoryDataKey = "inventory";
+inline constexpr std::string_view kStatusDataKey = "status";
 
 // What `reconcile --once --config` keeps between runs for a Kustomization not in the cluster.
 struct StoredKustomizationState {
@@ -71,10 +80,11 @@ class InventoryConfigMapStore {
   // "driftguard-inventory-<name>"
   static std::string ConfigMapName(const core::KustomizationId& id);
 
-  // nullopt when the ConfigMap does not exist yet.
+  // nullopt when the ConfigMap does not exist yet. A missing data key loads as an empty
+  // inventory / empty status object; malformed JSON or ids are an error naming the ConfigMap.
   core::StatusOr<std::optional<StoredKustomizationState>> Load(const core::KustomizationId& id);
-  // Creates or updates the ConfigMap (server-side apply); creates the namespace's ConfigMap only,
-  // never the namespace.
+  // Creates or updates the ConfigMap (server-side apply with force, labelled
+  // app.kubernetes.io/managed-by=driftguard); creates the ConfigMap only, never the namespace.
   core::Status Save(const core::KustomizationId& id, const StoredKustomizationState& state);
 
  private:

@@ -21,6 +21,9 @@ struct SourceSync::Repo {
   bool in_progress = false;
   std::string rendered_revision;  // revision the Kustomizations were last rendered at
   bool ever_rendered = false;
+  // The last attempt failed before rendering (fetch, secret): its error sits in the store and is
+  // cleared by rendering again once the source is back, even at an unchanged revision.
+  bool source_failed = false;
 };
 
 Status SourceSyncOptions::Validate() const {
@@ -100,6 +103,7 @@ Status SourceSync::SyncRepository(Repo& repo, bool force_render) {
   const std::string repo_name = r.namespace_ + "/" + r.name;
   auto fail_all = [&](const Status& error) {
     std::lock_guard lock(mu_);
+    repo.source_failed = true;
     for (const core::Kustomization* k : repo.kustomizations) {
       core::KustomizationId id{k->namespace_, k->name};
       // Settled for readiness: the guard works without Git state (it still says no), and a
@@ -141,9 +145,11 @@ Status SourceSync::SyncRepository(Repo& repo, bool force_render) {
     core::Logger("source")->warn("GitRepository {}: {}", repo_name, artifact.status().message());
     return fail_all(artifact.status().WithPrefix("GitRepository " + repo_name));
   }
-  if (!force_render && repo.ever_rendered && artifact->revision == repo.rendered_revision) {
+  if (!force_render && !repo.source_failed && repo.ever_rendered &&
+      artifact->revision == repo.rendered_revision) {
     return core::OkStatus();
   }
+  repo.source_failed = false;
   core::Logger("source")->info("GitRepository {}: revision {}", repo_name, artifact->revision);
   Status first;
   for (const core::Kustomization* k : repo.kustomizations) {
@@ -213,10 +219,7 @@ Status SourceSync::RenderKustomization(const core::Kustomization& k,
     core::DesiredObject d;
     d.ref = core::ObjectRef::FromObject(o.object);
     d.object = std::move(o.object);
-    d.origins.reserve(o.origins.size());
-    for (auto& [pointer, origin] : o.origins) {
-      d.origins.emplace(pointer, core::FieldOrigin{std::move(origin.file), origin.line});
-    }
+    d.origins = std::move(o.origins);
     desired.push_back(std::move(d));
   }
   core::SnapshotInfo info;

@@ -172,6 +172,22 @@ TEST_F(SourceSyncTest, FetchFailureKeepsLastGoodSnapshotAndSaysWhy) {
   EXPECT_EQ(Entry()->last_error, s);
 }
 
+// The source comes back at the same revision: the fetch error is cleared, not kept until a new
+// commit arrives.
+TEST_F(SourceSyncTest, FetchErrorClearsWhenTheSourceReturnsAtTheSameRevision) {
+  SourceSync sync(Options(), Config(), &store_, nullptr);
+  ASSERT_TRUE(sync.SyncOnce().ok());
+  const auto repo = tmp_.path() / "repo";
+  const auto moved = tmp_.path() / "repo-away";
+  std::filesystem::rename(repo, moved);
+  ASSERT_FALSE(sync.SyncOnce().ok());
+  ASSERT_FALSE(Entry()->last_error.ok());
+  std::filesystem::rename(moved, repo);
+  ASSERT_TRUE(sync.SyncOnce().ok());
+  EXPECT_TRUE(Entry()->last_error.ok()) << Entry()->last_error;
+  EXPECT_EQ(Entry()->snapshot->info().revision, "main@sha1:" + first_);
+}
+
 TEST_F(SourceSyncTest, FirstFetchFailureSettlesReadinessWithoutSnapshot) {
   std::filesystem::remove_all(tmp_.path() / "repo");
   SourceSync sync(Options(), Config(), &store_, nullptr);

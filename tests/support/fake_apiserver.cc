@@ -534,6 +534,26 @@ class FakeApiServer::Impl {
     return std::get<Json>(r);
   }
 
+  Json PutStatus(const Json& object) {
+    Json stored = Put(object);
+    std::lock_guard<std::mutex> lock(mu_);
+    core::GroupVersion gv = core::GroupVersion::Parse(StrAt(object, "/apiVersion"));
+    const FakeResource* res = FindByKind(gv.group, gv.version, StrAt(object, "/kind"));
+    if (!res->has_status) return stored;
+    Route route{*res, res->namespaced ? StrAt(object, "/metadata/namespace") : "",
+                StrAt(object, "/metadata/name"), "status"};
+    Json body = stored;
+    body["metadata"].erase("resourceVersion");
+    if (object.contains("status")) {
+      body["status"] = object["status"];
+    } else {
+      body.erase("status");
+    }
+    auto r = UpdateLocked(route, body, "fake-seed", false);
+    if (auto* e = std::get_if<ApiError>(&r)) throw std::runtime_error(e->message);
+    return std::get<Json>(r);
+  }
+
   std::optional<Json> Object(const std::string& api_version, const std::string& kind,
                              const std::string& ns, const std::string& name) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1747,6 +1767,7 @@ core::KubeConfig FakeApiServer::Config() const {
 }
 
 Json FakeApiServer::Put(const Json& object) { return impl_->Put(object); }
+Json FakeApiServer::PutStatus(const Json& object) { return impl_->PutStatus(object); }
 std::optional<Json> FakeApiServer::Object(const std::string& api_version, const std::string& kind,
                                           const std::string& ns, const std::string& name) const {
   return impl_->Object(api_version, kind, ns, name);

@@ -131,6 +131,9 @@ class FakeApiServer {
   // Store access that bypasses HTTP (and the request log). Put creates or replaces, assigning
   // metadata as a create/update would (manager "fake-seed"); returns the stored object.
   core::Json Put(const core::Json& object);
+  // Put, then `object`'s status (absent = none) as a status-subresource write would store it
+  // (what a controller does: e.g. a Deployment's replica counts); returns the stored object.
+  core::Json PutStatus(const core::Json& object);
   std::optional<core::Json> Object(const std::string& api_version, const std::string& kind,
                                    const std::string& ns, const std::string& name) const;
   int64_t resource_version() const;
