@@ -11,6 +11,8 @@ packages=(
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # JSON parsing on the webhook's request path (core/json.cc)
   libsimdjson-dev
+  # malloc of the driftguard binary (cmd/driftguard/CMakeLists.txt)
+  libmimalloc-dev
   # real peers used by tests and benchmarks
   openssh-server openssh-client nginx fcgiwrap curl wrk hyperfine prometheus
   # openssl CLI: certs/generate.sh and its test

@@ -1,13 +1,20 @@
 #include "webhook/server.h"
 
+#include <fcntl.h>
 #include <httplib.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core/log.h"
 #include "webhook/internal/tls_credentials.h"
@@ -105,11 +112,179 @@ std::string StatusText(int status) {
   }
 }
 
+// Largest request body buffer a worker keeps between requests.
+constexpr size_t kKeptBodyCapacity = 256 * 1024;
+
+// The request's Content-Length, or 0 when absent or not a plain decimal number.
+size_t ContentLength(const httplib::Request& req) {
+  auto it = req.headers.find("Content-Length");
+  if (it == req.headers.end()) return 0;
+  size_t n = 0;
+  for (char c : it->second) {
+    if (c < '0' || c > '9' || n > (size_t{1} << 40)) return 0;
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  return n;
+}
+
 void SetText(httplib::Response& res, int status, std::string text) {
   res.status = status;
   if (text.empty() || text.back() != '\n') text += '\n';
   res.set_content(std::move(text), kTextPlain);
 }
+
+// Bounds the time a client may take to deliver one request on the TLS listener.
+//
+// httplib bounds each read (read_timeout) but not a request as a whole, so a client sending one
+// byte per read_timeout would hold its worker forever. Each TLS worker owns a Slot holding a
+// duplicate of its connection's socket and the deadline of the request being read; a watchdog
+// thread shuts overdue sockets down, which fails the worker's pending read and closes the
+// connection. The duplicate keeps the socket number ours until the connection task ends, so a
+// shutdown can never reach a later connection that reused the number.
+class RequestDeadlines {
+ public:
+  struct Slot {
+    RequestDeadlines* owner = nullptr;
+    std::mutex mu;  // guards fd
+    int fd = -1;    // duplicate of the connection's socket; -1 between connections
+    std::atomic<int64_t> deadline_ns{kNever};
+  };
+
+  RequestDeadlines(size_t slots, std::chrono::milliseconds limit, std::chrono::milliseconds idle)
+      : slots_(slots), limit_(limit), idle_(idle) {
+    for (Slot& s : slots_) s.owner = this;
+  }
+
+  Slot& slot(size_t i) { return slots_[i]; }
+
+  // The worker's slot, set on the TLS pool's threads only.
+  static Slot*& Current() {
+    thread_local Slot* slot = nullptr;
+    return slot;
+  }
+
+  // OpenSSL info callback: at the start of a connection's TLS handshake on a TLS worker, the
+  // first request's clock starts.
+  static void OnTlsInfo(const SSL* ssl, int where, int /*ret*/) {
+    if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+    if (Slot* s = Current()) s->owner->Arm(SSL_get_fd(ssl));
+  }
+  void Arm(int fd) {
+    Slot* s = Current();
+    if (s == nullptr || fd < 0) return;
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->fd >= 0) return;  // already armed for this connection
+    s->fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    s->deadline_ns.store(Now() + limit_ns(), std::memory_order_relaxed);
+  }
+  // The request has been read: nothing more to bound until the answer is written.
+  static void Disarm() {
+    if (Slot* s = Current()) s->deadline_ns.store(kNever, std::memory_order_relaxed);
+  }
+  // The answer was written; the next request on this keep-alive connection may first idle for
+  // up to keep_alive_timeout.
+  void Rearm() {
+    if (Slot* s = Current()) {
+      s->deadline_ns.store(Now() + idle_ns() + limit_ns(), std::memory_order_relaxed);
+    }
+  }
+  // The connection task ended (the socket is closed).
+  static void Release() {
+    Slot* s = Current();
+    if (s == nullptr) return;
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->fd >= 0) ::close(s->fd);
+    s->fd = -1;
+    s->deadline_ns.store(kNever, std::memory_order_relaxed);
+  }
+
+  // Shuts down every overdue connection; returns how many.
+  size_t CutOverdue() {
+    size_t cut = 0;
+    const int64_t now = Now();
+    for (Slot& s : slots_) {
+      if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
+      std::lock_guard<std::mutex> lock(s.mu);
+      if (s.fd < 0 || s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
+      ::shutdown(s.fd, SHUT_RDWR);
+      s.deadline_ns.store(kNever, std::memory_order_relaxed);
+      ++cut;
+    }
+    return cut;
+  }
+
+  // How often the watchdog looks: a tenth of the limit, within [10 ms, 250 ms].
+  std::chrono::milliseconds tick() const {
+    return std::clamp(limit_ / 10, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  }
+
+ private:
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  int64_t limit_ns() const { return std::chrono::nanoseconds(limit_).count(); }
+  int64_t idle_ns() const { return std::chrono::nanoseconds(idle_).count(); }
+
+  std::deque<Slot> slots_;  // Slot is neither copyable nor movable
+  const std::chrono::milliseconds limit_;
+  const std::chrono::milliseconds idle_;
+};
+
+// httplib's fixed pool, with each worker bound to its deadline slot. Like httplib::ThreadPool,
+// shutdown() runs the queued connections before joining.
+class DeadlinePool : public httplib::TaskQueue {
+ public:
+  DeadlinePool(size_t threads, RequestDeadlines* deadlines) {
+    for (size_t i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, slot = &deadlines->slot(i)] { Work(slot); });
+    }
+  }
+  ~DeadlinePool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  void Work(RequestDeadlines::Slot* slot) {
+    RequestDeadlines::Current() = slot;
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, nothing queued
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+      RequestDeadlines::Release();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace
 
@@ -125,6 +300,9 @@ Status WebhookServerOptions::Validate() const {
   if (read_timeout.count() <= 0) return core::InvalidArgumentError("read_timeout must be positive");
   if (write_timeout.count() <= 0) {
     return core::InvalidArgumentError("write_timeout must be positive");
+  }
+  if (request_deadline.count() <= 0) {
+    return core::InvalidArgumentError("request_deadline must be positive");
   }
   if (keep_alive_timeout.count() < 1) {
     return core::InvalidArgumentError("keep_alive_timeout must be at least 1s");
@@ -170,6 +348,8 @@ class WebhookServer::Impl {
 
     RETURN_IF_ERROR(RegisterMetrics());
 
+    deadlines_ = std::make_unique<RequestDeadlines>(
+        options_.worker_threads, options_.request_deadline, options_.keep_alive_timeout);
     Status setup_status;
     tls_ = std::make_unique<httplib::SSLServer>(
         [this, &setup_status](SSL_CTX& ctx) { return SetUpSslContext(ctx, &setup_status); });
@@ -193,6 +373,7 @@ class WebhookServer::Impl {
     tls_thread_ = std::thread([this] { tls_->listen_after_bind(); });
     if (metrics_) metrics_thread_ = std::thread([this] { metrics_->listen_after_bind(); });
     watcher_thread_ = std::thread([this] { WatchCertificates(); });
+    deadline_thread_ = std::thread([this] { WatchDeadlines(); });
     // Stop() is only effective once the accept loops run; wait for them (microseconds).
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!tls_->is_running() || (metrics_ && !metrics_->is_running())) {
@@ -222,6 +403,7 @@ class WebhookServer::Impl {
     if (metrics_) metrics_->stop();
     if (tls_thread_.joinable()) tls_thread_.join();
     if (metrics_thread_.joinable()) metrics_thread_.join();
+    if (deadline_thread_.joinable()) deadline_thread_.join();
     if (was_serving) log_->info("webhook server stopped");
   }
 
@@ -245,6 +427,13 @@ class WebhookServer::Impl {
             "Serving certificate reloads after the files changed, by result.", {"result"}));
     reload_success_ = &reloads->WithLabels({"success"});
     reload_failure_ = &reloads->WithLabels({"failure"});
+    ASSIGN_OR_RETURN(core::CounterFamily * cut,
+                     hooks_.registry->RegisterCounter(
+                         "driftguard_webhook_request_deadline_exceeded_total",
+                         "HTTPS connections closed because a request was not received within "
+                         "the request deadline.",
+                         {}));
+    deadline_cut_ = &cut->WithLabels({});
     return core::OkStatus();
   }
 
@@ -281,6 +470,7 @@ class WebhookServer::Impl {
     SSL_CTX_set_options(
         &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, this);
+    SSL_CTX_set_info_callback(&ctx, &RequestDeadlines::OnTlsInfo);
     if (!options_.client_ca_file.empty()) {
       const char* ca = options_.client_ca_file.c_str();
       if (SSL_CTX_load_verify_locations(&ctx, ca, nullptr) != 1) {
@@ -300,8 +490,7 @@ class WebhookServer::Impl {
     return true;
   }
 
-  void ConfigureCommon(httplib::Server& server, size_t threads) {
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  void ConfigureCommon(httplib::Server& server) {
     server.set_read_timeout(
         std::chrono::duration_cast<std::chrono::microseconds>(options_.read_timeout));
     server.set_write_timeout(
@@ -315,6 +504,7 @@ class WebhookServer::Impl {
     // Fills the body of statuses httplib produces itself (413, 404, 400 on unreadable requests).
     server.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request&, httplib::Response& res) {
+          RequestDeadlines::Disarm();
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
           if (res.status == 413) {
             SetText(res, 413, TooLargeText());
@@ -331,8 +521,13 @@ class WebhookServer::Impl {
   }
 
   void ConfigureTls(httplib::Server& server) {
-    ConfigureCommon(server, options_.worker_threads);
+    ConfigureCommon(server);
+    server.new_task_queue = [this] {
+      return new DeadlinePool(options_.worker_threads, deadlines_.get());
+    };
+    // Called once the answer is written: the clock of the next request on the connection starts.
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      deadlines_->Rearm();
       CountRequest(req, res);
     });
     server.Post("/validate", [this](const httplib::Request& req, httplib::Response& res,
@@ -343,15 +538,20 @@ class WebhookServer::Impl {
                                   const httplib::ContentReader& reader) {
       ServeReview(req, res, reader, &AdmissionHandler::Mutate);
     });
-    server.Get("/healthz",
-               [](const httplib::Request&, httplib::Response& res) { SetText(res, 200, "ok"); });
-    server.Get("/readyz",
-               [this](const httplib::Request&, httplib::Response& res) { ServeReadyz(res); });
+    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      RequestDeadlines::Disarm();
+      SetText(res, 200, "ok");
+    });
+    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+      RequestDeadlines::Disarm();
+      ServeReadyz(res);
+    });
     RegisterFallbacks(server, {"/validate", "/mutate", "/healthz", "/readyz"});
   }
 
   void ConfigureMetrics(httplib::Server& server) {
-    ConfigureCommon(server, 2);
+    ConfigureCommon(server);
+    server.new_task_queue = [] { return new httplib::ThreadPool(2); };
     server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       try {
         std::string body = hooks_.metrics    ? hooks_.metrics()
@@ -374,6 +574,7 @@ class WebhookServer::Impl {
   static void RegisterFallbacks(httplib::Server& server, std::vector<std::string> known) {
     auto fallback = [known = std::move(known)](const httplib::Request& req,
                                                httplib::Response& res) {
+      RequestDeadlines::Disarm();
       for (const std::string& path : known) {
         if (req.path == path) {
           bool post = path == "/validate" || path == "/mutate";
@@ -418,7 +619,15 @@ class WebhookServer::Impl {
                    const httplib::ContentReader& reader,
                    AdmissionResponse (AdmissionHandler::*decide)(const AdmissionRequest&)) {
     try {
-      std::string body;
+      // One body buffer per worker, reused across requests: a review is ~10 KB and growing a new
+      // string for each one costs several large allocations per request. A buffer grown by an
+      // unusually large body is released afterwards.
+      thread_local std::string body;
+      body.clear();
+      if (body.capacity() > kKeptBodyCapacity) body.shrink_to_fit();
+      if (size_t announced = ContentLength(req); announced <= options_.max_body_bytes) {
+        body.reserve(announced);
+      }
       bool too_large = false;
       bool too_slow = false;
       const auto start = std::chrono::steady_clock::now();
@@ -435,6 +644,7 @@ class WebhookServer::Impl {
         body.append(data, length);
         return true;
       });
+      RequestDeadlines::Disarm();
       if (!read) {
         if (too_large || res.status == 413) {
           SetText(res, 413, TooLargeText());
@@ -499,6 +709,19 @@ class WebhookServer::Impl {
     }
   }
 
+  void WatchDeadlines() {
+    std::unique_lock<std::mutex> lock(watch_mutex_);
+    while (!watch_cv_.wait_for(lock, deadlines_->tick(), [this] { return stopping_; })) {
+      lock.unlock();
+      if (size_t cut = deadlines_->CutOverdue(); cut > 0) {
+        if (deadline_cut_ != nullptr) deadline_cut_->Inc(static_cast<double>(cut));
+        log_->warn("closed {} connection(s) whose request was not received within {} ms", cut,
+                   options_.request_deadline.count());
+      }
+      lock.lock();
+    }
+  }
+
   void CheckCertificates() {
     FileSignature cert = Stat(options_.tls_cert_file);
     FileSignature key = Stat(options_.tls_key_file);
@@ -536,7 +759,9 @@ class WebhookServer::Impl {
   core::CounterFamily* http_requests_ = nullptr;  // null without a registry
   core::Counter* reload_success_ = nullptr;
   core::Counter* reload_failure_ = nullptr;
+  core::Counter* deadline_cut_ = nullptr;
 
+  std::unique_ptr<RequestDeadlines> deadlines_;  // before tls_: its workers use the slots
   std::unique_ptr<httplib::SSLServer> tls_;
   std::unique_ptr<httplib::Server> metrics_;
   std::atomic<int> secure_port_{0};
@@ -544,6 +769,7 @@ class WebhookServer::Impl {
   std::thread tls_thread_;
   std::thread metrics_thread_;
   std::thread watcher_thread_;
+  std::thread deadline_thread_;
   std::mutex watch_mutex_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;

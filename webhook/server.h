@@ -26,8 +26,10 @@
 //
 // Concurrency model (cpp-httplib): a fixed pool of worker_threads; each open connection occupies
 // one worker until it closes (keep-alive included). read_timeout bounds every read and the time a
-// request body may take to arrive, so a stalled or trickling client holds its worker for a bounded
-// time and never blocks requests on other workers.
+// request body may take to arrive; request_deadline bounds the whole of each request (handshake,
+// headers, body) — httplib itself bounds single reads only — so a stalled or trickling client
+// holds its worker for a bounded time and never blocks requests on other workers. A watchdog
+// thread enforces request_deadline by shutting the overdue connection's socket down.
 //
 //   WebhookServerOptions options;
 //   options.tls_cert_file = "/certs/tls.crt";
@@ -85,6 +87,13 @@ struct WebhookServerOptions {
   size_t max_body_bytes = 3 * 1024 * 1024;
   // Longest wait for any single read, and for a whole request body after its headers.
   std::chrono::milliseconds read_timeout{10000};
+  // Longest time a client may take to deliver one whole request: TLS handshake (first request on a
+  // connection), request line, headers and body. Counted from the start of the handshake, and on a
+  // keep-alive connection from the end of the previous answer plus keep_alive_timeout (the idle
+  // time allowed before the next request). A connection still sending when it passes is closed
+  // without an answer, so a client trickling bytes — each read within read_timeout — cannot hold a
+  // worker longer than this. Checked at a tenth of its value (at least every 250 ms).
+  std::chrono::milliseconds request_deadline{10000};
   // Longest wait for any single write.
   std::chrono::milliseconds write_timeout{10000};
   // How long an idle keep-alive connection is kept (whole seconds, at least 1).
@@ -113,6 +122,7 @@ struct WebhookServerHooks {
   // When set, Start() registers the server's own metrics here:
   //   driftguard_webhook_http_requests_total{path,code}  (path: a served path or "other")
   //   driftguard_webhook_certificate_reloads_total{result} (result: "success" | "failure")
+  //   driftguard_webhook_request_deadline_exceeded_total    (connections cut by request_deadline)
   // Not owned; must outlive the server.
   core::MetricsRegistry* registry = nullptr;
 };

@@ -216,6 +216,9 @@ TEST(WebhookServerOptionsTest, ValidateNamesTheField) {
   o.metrics_bind_address = "";
   o.read_timeout = std::chrono::milliseconds(0);
   EXPECT_EQ(o.Validate(), core::InvalidArgumentError("read_timeout must be positive"));
+  o.read_timeout = std::chrono::milliseconds(1);
+  o.request_deadline = std::chrono::milliseconds(0);
+  EXPECT_EQ(o.Validate(), core::InvalidArgumentError("request_deadline must be positive"));
 }
 
 TEST_F(WebhookServerTest, StartFailsOnBrokenCertificateFiles) {
@@ -465,6 +468,82 @@ TEST_F(WebhookServerTest, BodyTricklingForeverIsCutByTheBodyDeadline) {
   done = true;
   writer.join();
   EXPECT_THAT(reply, StartsWith("HTTP/1.1 408 "));
+}
+
+// Headers arriving one byte per 100 ms: every read is far inside read_timeout, the request as a
+// whole never ends. The request deadline closes the connection; other clients are served meanwhile.
+TEST_F(WebhookServerTest, HeaderTricklingIsCutByTheRequestDeadline) {
+  core::MetricsRegistry registry;
+  hooks_.registry = &registry;
+  options_.worker_threads = 2;
+  options_.read_timeout = std::chrono::milliseconds(10000);
+  options_.request_deadline = std::chrono::milliseconds(1000);
+  StartServer();
+  std::string error;
+  auto conn = TlsConn::Connect(server_->secure_port(), {}, &error);
+  ASSERT_TRUE(conn) << error;
+  ASSERT_TRUE(conn->Write("POST /validate HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  // At most 300 bytes (30 s): without the deadline the server would read them all.
+  constexpr int kMaxBytes = 300;
+  std::atomic<int> sent{0};
+  std::atomic<bool> closed{false};
+  std::thread trickler([&] {
+    for (int i = 0; i < kMaxBytes; ++i) {
+      if (conn->PeerHungUp() || !conn->Write("a")) {
+        closed = true;
+        return;
+      }
+      ++sent;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    closed = conn->PeerHungUp();
+  });
+  for (int i = 0; i < 3; ++i) {
+    auto r = Client()->Post("/validate", Fixture("configmap-update-v1.json"), "application/json");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+  }
+  trickler.join();
+  EXPECT_TRUE(closed);
+  EXPECT_LT(sent.load(), kMaxBytes);
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("\ndriftguard_webhook_request_deadline_exceeded_total 1\n"));
+}
+
+// A TLS record header followed by one byte per 100 ms holds the handshake open (OpenSSL waits for
+// the whole record). With a single worker, the next client is served only once the deadline has
+// freed that worker.
+TEST_F(WebhookServerTest, HandshakeTricklingIsCutByTheRequestDeadlineAndFreesTheWorker) {
+  options_.worker_threads = 1;
+  options_.read_timeout = std::chrono::milliseconds(10000);
+  options_.request_deadline = std::chrono::milliseconds(1000);
+  StartServer();
+  int fd = testing::ConnectTcp(server_->secure_port());
+  const char kRecordHeader[] = {0x16, 0x03, 0x01, 0x02, 0x00};  // handshake record, 512 bytes
+  ASSERT_EQ(::send(fd, kRecordHeader, sizeof(kRecordHeader), MSG_NOSIGNAL), 5);
+  constexpr int kMaxBytes = 300;  // < 512: the record never completes
+  std::atomic<int> sent{0};
+  std::atomic<bool> closed{false};
+  std::thread trickler([&] {
+    for (int i = 0; i < kMaxBytes; ++i) {
+      const char zero = 0;
+      if (testing::PeerHungUp(fd) || ::send(fd, &zero, 1, MSG_NOSIGNAL) != 1) {
+        closed = true;
+        return;
+      }
+      ++sent;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    closed = testing::PeerHungUp(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it take the worker first
+  auto r = Client()->Post("/validate", Fixture("configmap-update-v1.json"), "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  trickler.join();
+  ::close(fd);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(sent.load(), kMaxBytes);
 }
 
 TEST_F(WebhookServerTest, ServesTls12AndTls13WithModernCiphers) {

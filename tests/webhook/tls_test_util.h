@@ -8,6 +8,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,6 +71,13 @@ inline int ConnectTcp(int port) {
     throw std::runtime_error("connect failed");
   }
   return fd;
+}
+
+// True once the peer of socket `fd` has closed or shut down the connection (FIN or RST
+// received); does not consume data.
+inline bool PeerHungUp(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 struct TlsClientOptions {
@@ -168,6 +176,10 @@ class TlsConn {
     X509_free(cert);
     return out;
   }
+
+  // True once the server has closed or shut down the connection (FIN or RST received); does not
+  // consume data.
+  bool PeerHungUp() const { return testing::PeerHungUp(fd_); }
 
   std::string Version() const { return SSL_get_version(ssl_); }
   std::string Cipher() const { return SSL_get_cipher_name(ssl_); }
