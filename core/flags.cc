@@ -313,6 +313,10 @@ std::string Command::Help() const {
   if (!subcommands_.empty()) {
     out += "\nRun '" + Path() + " <command> --help' for a command's flags.\n";
   }
+  if (parent_ == nullptr && !env_prefix_.empty()) {
+    out += "Every flag can also be set in the environment: --log-level is " + EnvName("log-level") +
+           " (the command line wins).\n";
+  }
   return out;
 }
 

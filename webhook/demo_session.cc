@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "core/json.h"
@@ -246,6 +247,40 @@ core::StatusOr<DemoSessionSummary> RunDemoSession(const DemoSessionOptions& opti
     out << "\n";
   }
   return summary;
+}
+
+core::Status WaitUntilReady(const DemoSessionOptions& options, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last = "no answer";
+  while (true) {
+    httplib::SSLClient client(options.host, options.port);
+    client.set_ca_cert_path(options.ca_file.c_str());
+    client.enable_server_certificate_verification(true);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    auto res = client.Get("/readyz");
+    if (res && res->status == 200) return core::OkStatus();
+    last = res ? "HTTP " + std::to_string(res->status) + ": " + res->body
+               : httplib::to_string(res.error());
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return core::DeadlineExceededError("readyz on " + options.host + ":" +
+                                         std::to_string(options.port) + " not ready after " +
+                                         std::to_string(timeout.count()) + " ms: " + last);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+core::StatusOr<std::string> FetchMetrics(const std::string& host, int port) {
+  httplib::Client client(host, port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  auto res = client.Get("/metrics");
+  if (!res) return core::UnavailableError("GET /metrics: " + httplib::to_string(res.error()));
+  if (res->status != 200) {
+    return core::UnavailableError("GET /metrics: HTTP " + std::to_string(res->status));
+  }
+  return res->body;
 }
 
 }  // namespace driftguard::webhook

@@ -8,6 +8,7 @@
 #ifndef DRIFTGUARD_WEBHOOK_DEMO_SESSION_H_
 #define DRIFTGUARD_WEBHOOK_DEMO_SESSION_H_
 
+#include <chrono>
 #include <ostream>
 #include <string>
 
@@ -35,6 +36,13 @@ struct DemoSessionSummary {
 core::StatusOr<DemoSessionSummary> RunDemoSession(const DemoSessionOptions& options,
                                                   const core::DesiredStateView& view,
                                                   std::ostream& out);
+
+// Polls GET /readyz over HTTPS (trusting options.ca_file) until it answers 200 or `timeout`
+// passes; the error then carries the last answer ("readyz: HTTP 503: ...") or connection error.
+core::Status WaitUntilReady(const DemoSessionOptions& options, std::chrono::milliseconds timeout);
+
+// GET http://<host>:<port>/metrics: the exposition text.
+core::StatusOr<std::string> FetchMetrics(const std::string& host, int port);
 
 }  // namespace driftguard::webhook
 
