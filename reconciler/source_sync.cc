@@ -24,6 +24,7 @@ struct SourceSync::Repo {
   // The last attempt failed before rendering (fetch, secret): its error sits in the store and is
   // cleared by rendering again once the source is back, even at an unchanged revision.
   bool source_failed = false;
+  std::string last_fetched_revision;  // "" before the first successful fetch
 };
 
 Status SourceSyncOptions::Validate() const {
@@ -143,8 +144,12 @@ Status SourceSync::SyncRepository(Repo& repo, bool force_render) {
   }
   if (!artifact.ok()) {
     core::Logger("source")->warn("GitRepository {}: {}", repo_name, artifact.status().message());
-    return fail_all(artifact.status().WithPrefix("GitRepository " + repo_name));
+    Status error = artifact.status().WithPrefix("GitRepository " + repo_name);
+    if (fetch_observer_) fetch_observer_(r, repo.last_fetched_revision, error);
+    return fail_all(error);
   }
+  repo.last_fetched_revision = artifact->revision;
+  if (fetch_observer_) fetch_observer_(r, artifact->revision, core::OkStatus());
   if (!force_render && !repo.source_failed && repo.ever_rendered &&
       artifact->revision == repo.rendered_revision) {
     return core::OkStatus();

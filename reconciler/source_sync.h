@@ -86,6 +86,13 @@ class SourceSync {
   // on the first pass). Returns the first error encountered (every item is still attempted).
   core::Status SyncOnce();
 
+  // Called after every fetch attempt of a repository (on a worker thread, without locks held):
+  // the revision fetched, or on failure the last good revision ("" when none) and the error. For
+  // GitRepository status. Set before SyncOnce/Start; must be thread-safe.
+  using FetchObserver = std::function<void(const core::GitRepository& repo,
+                                           const std::string& revision, const core::Status& error)>;
+  void SetFetchObserver(FetchObserver observer) { fetch_observer_ = std::move(observer); }
+
   // Runs repositories on their intervals until Stop(). Starts with an immediate pass.
   void Start();
   void Stop();
@@ -103,6 +110,7 @@ class SourceSync {
   const core::FluxConfig config_;
   core::DesiredStateStore* const store_;
   const ObjectDataLookup lookup_;
+  FetchObserver fetch_observer_;
   std::vector<std::unique_ptr<Repo>> repos_;
 
   mutable std::mutex mu_;

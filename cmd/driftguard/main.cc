@@ -683,11 +683,13 @@ reconciler::ObjectDataLookup ClusterLookup(core::KubeClient* client) {
 class SourceSyncSwitch {
  public:
   SourceSyncSwitch(reconciler::SourceSyncOptions options, core::DesiredStateStore* store,
-                   reconciler::ObjectDataLookup lookup, core::MetricsRegistry* registry)
+                   reconciler::ObjectDataLookup lookup, core::MetricsRegistry* registry,
+                   reconciler::SourceSync::FetchObserver observer = nullptr)
       : options_(std::move(options)),
         store_(store),
         lookup_(std::move(lookup)),
-        registry_(registry) {}
+        registry_(registry),
+        observer_(std::move(observer)) {}
   ~SourceSyncSwitch() { Stop(); }
 
   void Set(const core::FluxConfig& config) {
@@ -700,6 +702,7 @@ class SourceSyncSwitch {
     }
     ids_ = std::move(ids);
     sync_ = std::make_unique<reconciler::SourceSync>(options_, config, store_, lookup_, registry_);
+    if (observer_) sync_->SetFetchObserver(observer_);
     sync_->Start();
   }
   void Stop() {
@@ -713,6 +716,7 @@ class SourceSyncSwitch {
   core::DesiredStateStore* const store_;
   const reconciler::ObjectDataLookup lookup_;
   core::MetricsRegistry* const registry_;
+  const reconciler::SourceSync::FetchObserver observer_;
   std::mutex mu_;
   std::unique_ptr<reconciler::SourceSync> sync_;  // guarded by mu_
   std::set<core::KustomizationId> ids_;           // guarded by mu_
@@ -778,12 +782,40 @@ Status RunInCluster(const RunOptions& options, core::KubeConfig kube, core::Flux
     RETURN_IF_ERROR(cert_manager->Start().WithPrefix("certificates"));
   }
 
-  reconciler::SourceSyncOptions sync_options;
-  sync_options.cache_dir = std::filesystem::absolute(options.stack.cache_dir);
-  SourceSyncSwitch sync(sync_options, &stack->store, ClusterLookup(client.get()), &stack->registry);
-
   std::unique_ptr<reconciler::DriftRepairer> repairer;
   std::unique_ptr<reconciler::LeaderElector> elector;
+  // Full mode on the cluster's objects: the leader writes each GitRepository's status when its
+  // fetched revision or error changes.
+  reconciler::SourceSync::FetchObserver fetch_observer;
+  std::mutex repo_status_mu;
+  std::map<std::string, std::string> repo_status_written;  // guarded by repo_status_mu
+  if (full && from_cluster) {
+    fetch_observer = [&, client = client.get()](const core::GitRepository& repo,
+                                                const std::string& revision,
+                                                const core::Status& error) {
+      if (elector && !elector->IsLeader()) return;
+      const int64_t generation = repo.object["metadata"].value("generation", int64_t{0});
+      const std::string key = repo.namespace_ + "/" + repo.name;
+      const std::string state =
+          revision + "\n" + error.ToString() + "\n" + std::to_string(generation);
+      {
+        std::lock_guard lock(repo_status_mu);
+        if (repo_status_written[key] == state) return;
+      }
+      Status written = reconciler::WriteGitRepositoryStatus(
+          client, repo, revision, error, generation, std::chrono::system_clock::now());
+      if (!written.ok()) {
+        log->warn("GitRepository {}: writing status: {}", key, written.message());
+        return;
+      }
+      std::lock_guard lock(repo_status_mu);
+      repo_status_written[key] = state;
+    };
+  }
+  reconciler::SourceSyncOptions sync_options;
+  sync_options.cache_dir = std::filesystem::absolute(options.stack.cache_dir);
+  SourceSyncSwitch sync(sync_options, &stack->store, ClusterLookup(client.get()), &stack->registry,
+                        fetch_observer);
   std::unique_ptr<reconciler::Reconciler> reconciler;
   if (full) {
     repairer = std::make_unique<reconciler::DriftRepairer>(client.get(), &events, &stack->registry,

@@ -593,6 +593,14 @@ TEST_F(ClusterCliTest, RunInFullModeAppliesFromClusterObjectsAndReleasesTheLease
   EXPECT_EQ((*deployment)["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"], "web");
   auto k = api_->Object("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "flux-system", "web");
   EXPECT_EQ((*k)["status"]["inventory"]["entries"].size(), 2u);
+  ASSERT_TRUE(WaitFor([&] {
+    auto repo = api_->Object("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "shop");
+    return repo && repo->contains("status");
+  })) << run.Log();
+  auto repo = api_->Object("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "shop");
+  EXPECT_EQ((*repo)["status"]["artifact"]["revision"], "main@sha1:" + first_);
+  EXPECT_EQ((*repo)["status"]["conditions"][0]["message"],
+            "stored artifact for revision 'main@sha1:" + first_ + "'");
 
   // Certificates: the Secret holds them, the configurations carry the CA, the server serves them.
   auto secret = api_->Object("v1", "Secret", "driftguard-system", "driftguard-certs");
