@@ -199,6 +199,8 @@ Reconciler::~Reconciler() { Stop(); }
 
 void Reconciler::SetConfig(core::FluxConfig config) {
   std::vector<core::KustomizationId> removed;
+  // Deleted Kustomizations with prune enabled, and what they had applied (garbage collection).
+  std::vector<std::pair<core::Kustomization, Inventory>> collect;
   {
     std::lock_guard lock(mu_);
     std::set<core::KustomizationId> ids;
@@ -221,6 +223,12 @@ void Reconciler::SetConfig(core::FluxConfig config) {
     for (auto it = items_.begin(); it != items_.end();) {
       if (ids.count(it->first) == 0 && !it->second->running) {
         removed.push_back(it->first);
+        auto old = FindKustomization(it->first);
+        auto st = statuses_.find(it->first);
+        if (options_.status_sink == StatusSink::kKustomizationStatus && old && old->prune &&
+            !old->suspend && st != statuses_.end() && !st->second.inventory.empty()) {
+          collect.emplace_back(*old, st->second.inventory);
+        }
         statuses_.erase(it->first);
         it = items_.erase(it);
       } else {
@@ -231,6 +239,28 @@ void Reconciler::SetConfig(core::FluxConfig config) {
   }
   for (const auto& id : removed) {
     if (repairer_ != nullptr) repairer_->Remove(id);
+  }
+  // As Flux's finalizer does: a deleted Kustomization with prune takes its objects with it. Only
+  // the leader deletes; objects no longer labelled as its own (adopted elsewhere) are left alone.
+  for (const auto& [k, inventory] : collect) {
+    if (!IsLeader()) break;
+    const core::KustomizationId id{k.namespace_, k.name};
+    ApplyResult pruned = applier_.Prune(inventory, Inventory{}, id);
+    if (pruned.status.ok()) {
+      core::Logger("reconciler")
+          ->info("Kustomization {} deleted: garbage collected {} object(s)", id.ToString(),
+                 pruned.changes.entries.size());
+      if (events_ != nullptr && pruned.changes.HasChanges()) {
+        events_->Record(k.object, "Normal", "GarbageCollectionSucceeded", pruned.changes.Summary());
+      }
+    } else {
+      core::Logger("reconciler")
+          ->warn("Kustomization {} deleted: garbage collection failed: {}", id.ToString(),
+                 pruned.status.message());
+      if (events_ != nullptr) {
+        events_->Record(k.object, "Warning", kReasonPruneFailed, pruned.status.message());
+      }
+    }
   }
   cv_.notify_all();
 }

@@ -258,6 +258,32 @@ TEST_F(ScenarioTest, NewCommitConfiguresAndRemovedFilesArePruned) {
   EXPECT_EQ(InventoryIds(KsStatus("web")), (std::vector<std::string>{"shop_web_apps_Deployment"}));
 }
 
+// A Kustomization deleted from the cluster takes what it applied with it when prune is on (Flux's
+// finalizer), and leaves it when prune is off.
+TEST_F(ScenarioTest, DeletedKustomizationIsGarbageCollectedOnlyWithPrune) {
+  repo_->Write("infra/kustomization.yaml", "resources:\n  - settings.yaml\n");
+  repo_->Write("infra/settings.yaml",
+               "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: "
+               "shop\ndata:\n  tier: gold\n");
+  repo_->Commit("infra");
+  core::FluxConfig config = Config(KustomizationYaml("web", "./apps/web", "  prune: true\n") +
+                                   KustomizationYaml("infra", "./infra"));
+  Build(config);
+  Sync();
+  for (const RunOutcome& o : reconciler_->ReconcileAll()) {
+    ASSERT_EQ(o.result, RunResult::kSucceeded) << o.Describe();
+  }
+  ASSERT_TRUE(Live("ConfigMap", "settings").has_value());
+
+  core::FluxConfig without = config;
+  without.kustomizations.clear();
+  reconciler_->SetConfig(without);
+  EXPECT_FALSE(Live("ConfigMap", "web-config").has_value());
+  EXPECT_FALSE(Live("Deployment", "web").has_value());
+  // infra has no prune: its objects stay.
+  EXPECT_TRUE(Live("ConfigMap", "settings").has_value());
+}
+
 TEST_F(ScenarioTest, WithoutPruneRemovedObjectsStay) {
   Build(Config(KustomizationYaml("web", "./apps/web")));
   Sync();
@@ -275,7 +301,7 @@ TEST_F(ScenarioTest, DependsOnWaitsForTheDependencyAtItsCurrentRevision) {
   repo_->Write("infra/kustomization.yaml", "resources:\n  - settings.yaml\n");
   repo_->Write("infra/settings.yaml",
                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n");
-  const std::string second = repo_->Commit("infra");
+  repo_->Commit("infra");
   Build(Config(KustomizationYaml("web", "./apps/web", "  dependsOn:\n    - name: infra\n") +
                KustomizationYaml("infra", "./infra")));
   Sync();
