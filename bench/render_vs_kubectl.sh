@@ -10,14 +10,16 @@
 # clean in both directions); otherwise the script fails. Prints a Markdown table of hyperfine
 # medians (wall clock) and of CPU time (user + system, means), with the kubectl/driftguard ratios.
 #
-# Environment: BUILD_DIR (see bench/lib/common.sh), OBJECTS (sizes of the generated trees, default
-# "2000 10000"), RUNS (driftguard and small-tree kubectl runs, default 10), KUBECTL_LARGE_RUNS
+# Environment: BUILD_DIR (see bench/lib/common.sh), OBJECTS (sizes of the generated trees compared
+# with kubectl, default "2000"), DG_ONLY_OBJECTS (sizes timed for driftguard alone, default "10000":
+# kubectl kustomize needs over an hour there), RUNS (driftguard and small-tree kubectl runs, default 10), KUBECTL_LARGE_RUNS
 # (default 3: kubectl needs seconds there; minutes at 10,000 objects).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/gen_tree.sh"
 
-OBJECTS="${OBJECTS:-2000 10000}"
+OBJECTS="${OBJECTS:-2000}"
+DG_ONLY_OBJECTS="${DG_ONLY_OBJECTS:-10000}"
 RUNS="${RUNS:-10}"
 KUBECTL_LARGE_RUNS="${KUBECTL_LARGE_RUNS:-3}"
 
@@ -80,6 +82,16 @@ for n in $OBJECTS; do
   large_times[$n]="$(time_pair "large-$n" "$BENCH_SCRATCH/tree-$n/overlay" "$KUBECTL_LARGE_RUNS" 0)"
 done
 
+declare -A dg_only_times dg_only_count
+for n in $DG_ONLY_OBJECTS; do
+  gen_tree "$BENCH_SCRATCH/tree-$n" "$n"
+  git -C "$BENCH_SCRATCH/tree-$n" init -q
+  hyperfine -N --warmup 1 --runs 3 --export-json "$BENCH_SCRATCH/dg-only-$n.json" \
+    "$DRIFTGUARD render $BENCH_SCRATCH/tree-$n/overlay" >&2
+  dg_only_times[$n]="$(hyperfine_medians "$BENCH_SCRATCH/dg-only-$n.json")"
+  dg_only_count[$n]="$("$DRIFTGUARD" render "$BENCH_SCRATCH/tree-$n/overlay" | grep -c '^kind:')"
+done
+
 echo
 echo "### Render: driftguard render vs kubectl kustomize ($(kubectl version --client 2>/dev/null |
   sed -n 's/^Kustomize Version: //p'))"
@@ -99,6 +111,10 @@ for n in $OBJECTS; do
   read -r l_dg l_k l_dgc l_kc <<<"${large_times[$n]}"
   row "generated overlay" "$(grep -c '^kind:' "$BENCH_SCRATCH/large-$n/kubectl/all.yaml")" \
     "$l_dg" "$l_k" "$l_dgc" "$l_kc"
+done
+for n in $DG_ONLY_OBJECTS; do
+  echo "| generated overlay (driftguard only) | ${dg_only_count[$n]} | $(ms "${dg_only_times[$n]}") ms" \
+    "| not run (over an hour) | | | | | |"
 done
 echo
 echo "Medians of $RUNS runs after 2 warm-up runs (kubectl on the generated tree: $KUBECTL_LARGE_RUNS runs," \

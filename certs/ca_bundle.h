@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/base64.h"
 #include "core/json.h"
 #include "core/status.h"
 
@@ -43,10 +44,9 @@ core::StatusOr<CaBundleInjection> InjectCaBundle(const core::Json& config,
                                                  std::string_view bundle_pem,
                                                  const std::vector<std::string>& owned_names);
 
-// Standard base64 with padding (RFC 4648 §4), as in Secret data and caBundle.
-std::string Base64Encode(std::string_view data);
-// Decodes standard base64 (padding required, no whitespace). INVALID_ARGUMENT on bad input.
-core::StatusOr<std::string> Base64Decode(std::string_view text);
+// Secret data and caBundle are standard base64 (core/base64.h).
+using core::Base64Decode;
+using core::Base64Encode;
 
 }  // namespace driftguard::certs
 

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/base64.h"
 #include "core/json.h"
 #include "core/status.h"
 
@@ -121,8 +122,8 @@ struct AdmissionResponse {
 core::StatusOr<std::string> EncodeAdmissionReview(const AdmissionRequest& request,
                                                   const AdmissionResponse& response);
 
-// Standard base64 (RFC 4648, with padding), as the API server expects for `patch`.
-std::string Base64Encode(std::string_view data);
+// `patch` is standard base64 (core/base64.h), as the API server expects.
+using core::Base64Encode;
 
 }  // namespace driftguard::webhook
 

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/base64.h"
 #include "core/json.h"
 #include "core/object_ref.h"
 #include "core/strategic_merge.h"
@@ -96,24 +97,6 @@ core::StatusOr<Json> Post(httplib::SSLClient& client, const std::string& path, c
   ASSIGN_OR_RETURN(Json out, core::ParseJson(res->body, "response of " + path));
   if (!out.contains("response")) return core::InternalError("POST " + path + ": no response");
   return out["response"];
-}
-
-std::string Decode64(const std::string& in) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -8;
-  for (char c : in) {
-    size_t pos = kAlphabet.find(c);
-    if (pos == std::string::npos) break;
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out += static_cast<char>((val >> bits) & 0xFF);
-      bits -= 8;
-    }
-  }
-  return out;
 }
 
 void PrintIndented(std::ostream& out, const std::string& text) {
@@ -220,8 +203,8 @@ core::StatusOr<DemoSessionSummary> RunDemoSession(const DemoSessionOptions& opti
       warnings.push_back(w.get<std::string>());
     bool reverted = false;
     if (mutate.contains("patch")) {
-      ASSIGN_OR_RETURN(Json ops, core::ParseJson(Decode64(mutate["patch"].get<std::string>()),
-                                                 "mutating patch"));
+      ASSIGN_OR_RETURN(std::string patch, core::Base64Decode(mutate["patch"].get<std::string>()));
+      ASSIGN_OR_RETURN(Json ops, core::ParseJson(patch, "mutating patch"));
       ASSIGN_OR_RETURN(new_obj, core::JsonPatch(new_obj, ops));
       review = Review(step, old_obj, new_obj, serial);
       reverted = !ops.empty();

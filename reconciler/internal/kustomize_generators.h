@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base64.h"
 #include "core/json.h"
 #include "core/status.h"
 #include "reconciler/internal/kustomize_resource.h"
@@ -32,8 +33,8 @@ core::StatusOr<Resource> Generate(const GeneratorSpec& spec, const FileReader& r
 // Applies a generated `update` onto `existing` for behavior merge or replace.
 void MergeGenerated(Resource& existing, const Resource& update, bool replace);
 
-// Base64 (standard alphabet, padded).
-std::string Base64Encode(std::string_view data);
+// binaryData and Secret data are standard base64 (core/base64.h).
+using core::Base64Encode;
 
 }  // namespace driftguard::reconciler::internal
 

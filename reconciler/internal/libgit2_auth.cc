@@ -12,6 +12,9 @@
 
 #include <memory>
 #include <sstream>
+#include <utility>
+
+#include "core/base64.h"
 
 namespace driftguard::reconciler::internal {
 namespace {
@@ -90,23 +93,13 @@ std::string OpenSslErrors() {
 }  // namespace
 
 std::string Base64Decode(std::string_view in, bool* ok) {
-  *ok = false;
   std::string clean;
   for (char c : in) {
     if (c != '\n' && c != '\r' && c != ' ') clean += c;
   }
-  if (clean.size() % 4 != 0) return "";
-  std::string out(clean.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()),
-                          static_cast<int>(clean.size()));
-  if (n < 0) return "";
-  size_t pad = 0;
-  if (!clean.empty() && clean.back() == '=') ++pad;
-  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  *ok = true;
-  return out;
+  auto decoded = core::Base64Decode(clean);
+  *ok = decoded.ok();
+  return decoded.ok() ? std::move(*decoded) : std::string();
 }
 
 core::StatusOr<std::vector<KnownHost>> ParseKnownHosts(std::string_view text) {

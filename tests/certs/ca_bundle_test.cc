@@ -128,26 +128,5 @@ TEST_F(CaBundleTest, RejectsBadInputWithExactMessages) {
   EXPECT_FALSE(empty->changed);
 }
 
-TEST(Base64Test, RoundTripsAndRejectsBadInput) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  std::string all;
-  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
-  EXPECT_EQ(*Base64Decode(Base64Encode(all)), all);
-  EXPECT_EQ(*Base64Decode("Zm8="), "fo");
-  EXPECT_EQ(*Base64Decode("Zg=="), "f");
-  EXPECT_EQ(Base64Decode("Zm8").status(),
-            core::InvalidArgumentError("base64: length 3 is not a multiple of 4"));
-  EXPECT_EQ(Base64Decode("Zm$v").status(),
-            core::InvalidArgumentError("base64: invalid character at offset 2"));
-  EXPECT_EQ(Base64Decode("Z===").status(),
-            core::InvalidArgumentError("base64: invalid character at offset 1"));
-  EXPECT_EQ(Base64Decode("Zg==Zg==").status(),
-            core::InvalidArgumentError("base64: invalid character at offset 2"));
-}
-
 }  // namespace
 }  // namespace driftguard::certs
