@@ -47,6 +47,17 @@ const Json* FindPointer(const Json& doc, std::string_view pointer);
 // Escapes one reference token for use in a JSON pointer ("~" -> "~0", "/" -> "~1").
 std::string EscapePointerToken(std::string_view token);
 
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
+// Appends `s` as a quoted JSON string, escaped exactly as nlohmann's dump(-1, ' ', false) writes
+// well-formed UTF-8: \" \\ \b \f \n \r \t, other control characters \u00xx, everything else
+// verbatim. A byte that does not start a well-formed UTF-8 sequence becomes U+FFFD (one per byte)
+// when `replace_invalid`; otherwise `out` is left as it was and false is returned, for callers
+// with other repair rules. Used on the webhook's response path and by the JSON log format.
+bool AppendJsonString(std::string& out, std::string_view s, bool replace_invalid);
+
 }  // namespace driftguard::core
 
 #endif  // DRIFTGUARD_CORE_JSON_H_

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <utility>
 
+#include "core/json.h"
+
 namespace driftguard::core {
 namespace {
 
@@ -41,81 +43,6 @@ void AppendTimestamp(std::string& out, std::chrono::system_clock::time_point tim
                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                               tm.tm_sec, static_cast<int>(millis));
   out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  auto in = [&](size_t k, unsigned char lo, unsigned char hi) {
-    return k < s.size() && byte(k) >= lo && byte(k) <= hi;
-  };
-  const unsigned char c = byte(i);
-  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t len = Utf8SequenceLength(s, i);
-      if (len == 0) {
-        out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-        ++i;
-      } else {
-        out.append(s.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-  out += '"';
 }
 
 class LineFormatter final : public spdlog::formatter {
@@ -254,9 +181,9 @@ std::string FormatLogLine(LogFormat format, std::chrono::system_clock::time_poin
     out += "\",\"level\":\"";
     out += LevelName(level);
     out += "\",\"logger\":";
-    AppendJsonString(out, logger);
+    AppendJsonString(out, logger, /*replace_invalid=*/true);
     out += ",\"msg\":";
-    AppendJsonString(out, message);
+    AppendJsonString(out, message, /*replace_invalid=*/true);
     out += "}\n";
     return out;
   }

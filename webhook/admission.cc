@@ -218,91 +218,12 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid (RFC 3629: no
-// overlongs, no surrogates, at most U+10FFFF).
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  auto cont = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
-  unsigned char c = byte(i);
-  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(i + 1) || !cont(i + 2)) return 0;
-    unsigned char c1 = byte(i + 1);
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    unsigned char c1 = byte(i + 1);
-    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;
-    return 4;
-  }
-  return 0;
-}
-
 // Appends `s` as a JSON string exactly as nlohmann's dump(-1, ' ', false, replace) writes it.
 // Strings that are not valid UTF-8 go through nlohmann itself, whose repair rules then apply.
 void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  size_t mark = out.size();
-  out += '"';
-  for (size_t i = 0; i < s.size();) {
-    size_t run = i;
-    while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 &&
-           static_cast<unsigned char>(s[run]) < 0x80 && s[run] != '"' && s[run] != '\\') {
-      ++run;
-    }
-    if (run > i) {
-      out.append(s.data() + i, run - i);
-      i = run;
-      if (i == s.size()) break;
-    }
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      size_t n = Utf8SequenceLength(s, i);
-      if (n == 0) {
-        out.resize(mark);
-        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-        return;
-      }
-      out.append(s.data() + i, n);
-      i += n;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
+  if (!core::AppendJsonString(out, s, /*replace_invalid=*/false)) {
+    out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
   }
-  out += '"';
 }
 
 void AppendMember(std::string& out, bool& first, std::string_view key) {
