@@ -6,18 +6,23 @@
 #include <string>
 #include <utility>
 
+#include "core/json_doc.h"
+
 namespace driftguard::core {
 namespace {
 
-bool IsEmptyValue(const Json& v) {
+// V is core::Json (HumanPathToPointer, EnumerateLeaves) or core::JsonRef (DiffObjects): both
+// answer is_null/is_object/is_array/is_string/size/empty/operator[] alike.
+template <typename V>
+bool IsEmptyValue(const V& v) {
   return v.is_null() || ((v.is_object() || v.is_array()) && v.empty());
 }
 
 // Null, [], {} or a map holding only such values (`metadata: {labels: {}}`).
-bool IsDeepEmpty(const Json& v) {
+bool IsDeepEmpty(const JsonRef& v) {
   if (!v.is_object()) return IsEmptyValue(v);
-  for (const Json& child : v) {
-    if (!IsDeepEmpty(child)) return false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!IsDeepEmpty(v.value(i))) return false;
   }
   return true;
 }
@@ -45,16 +50,27 @@ bool IsPlainKeyValue(std::string_view s) {
 
 void AppendJsonString(std::string& out, std::string_view s) { out += Json(s).dump(); }
 
+void AppendKeyString(std::string& out, std::string_view s) {
+  if (IsPlainKeyValue(s)) {
+    out += s;
+  } else {
+    AppendJsonString(out, s);
+  }
+}
+
 void AppendKeyValue(std::string& out, const Json& v) {
   if (v.is_string()) {
-    const std::string& s = v.get_ref<const std::string&>();
-    if (IsPlainKeyValue(s)) {
-      out += s;
-    } else {
-      AppendJsonString(out, s);
-    }
+    AppendKeyString(out, v.get_ref<const std::string&>());
   } else {
     out += v.dump();
+  }
+}
+
+void AppendKeyValue(std::string& out, const JsonRef& v) {
+  if (v.is_string()) {
+    AppendKeyString(out, v.string());
+  } else {
+    out += v.ToJson().dump();
   }
 }
 
@@ -73,73 +89,143 @@ void AppendDefault(std::string& out, std::string_view literal) {
   }
 }
 
-// Whether `v` equals the schema default `literal`, without allocating.
-bool EqualsDefault(const Json& v, std::string_view literal) {
+// Whether a value equals the schema default `literal`, without allocating. The value is given by
+// its type and readers for each type, so one rule serves Json and JsonRef.
+struct ScalarView {
+  bool is_string = false, is_boolean = false, is_int = false, is_uint = false, is_float = false;
+  std::string_view string;
+  bool boolean = false;
+  long long int_value = 0;
+  unsigned long long uint_value = 0;
+  double float_value = 0;
+};
+
+ScalarView Scalar(const Json& v) {
+  ScalarView s;
+  if (v.is_string()) {
+    s.is_string = true;
+    s.string = v.get_ref<const std::string&>();
+  } else if (v.is_boolean()) {
+    s.is_boolean = true;
+    s.boolean = v.get<bool>();
+  } else if (v.is_number_unsigned()) {
+    s.is_uint = true;
+    s.uint_value = v.get<unsigned long long>();
+  } else if (v.is_number_integer()) {
+    s.is_int = true;
+    s.int_value = v.get<long long>();
+  } else if (v.is_number_float()) {
+    s.is_float = true;
+    s.float_value = v.get<double>();
+  }
+  return s;
+}
+
+ScalarView Scalar(const JsonRef& v) {
+  ScalarView s;
+  switch (v.type()) {
+    case JsonType::kString:
+      s.is_string = true;
+      s.string = v.string();
+      break;
+    case JsonType::kBool:
+      s.is_boolean = true;
+      s.boolean = v.boolean();
+      break;
+    case JsonType::kUint:
+      s.is_uint = true;
+      s.uint_value = v.uint_value();
+      break;
+    case JsonType::kInt:
+      s.is_int = true;
+      s.int_value = v.int_value();
+      break;
+    case JsonType::kFloat:
+      s.is_float = true;
+      s.float_value = v.float_value();
+      break;
+    default:
+      break;
+  }
+  return s;
+}
+
+template <typename V>
+bool EqualsDefault(const V& value, std::string_view literal) {
   if (literal.empty()) return false;
+  const ScalarView v = Scalar(value);
   if (literal.front() == '"') {
-    if (!v.is_string() || literal.find('\\') != std::string_view::npos) return false;
-    return v.get_ref<const std::string&>() == literal.substr(1, literal.size() - 2);
+    if (!v.is_string || literal.find('\\') != std::string_view::npos) return false;
+    return v.string == literal.substr(1, literal.size() - 2);
   }
   if (literal == "true" || literal == "false")
-    return v.is_boolean() && v.get<bool>() == (literal == "true");
-  if (v.is_number_integer() || v.is_number_unsigned()) {
+    return v.is_boolean && v.boolean == (literal == "true");
+  if (v.is_int || v.is_uint) {
     long long parsed = 0;
     auto [p, ec] = std::from_chars(literal.data(), literal.data() + literal.size(), parsed);
     if (ec != std::errc() || p != literal.data() + literal.size()) return false;
-    return v.is_number_unsigned() ? parsed >= 0 && v.get<unsigned long long>() ==
-                                                       static_cast<unsigned long long>(parsed)
-                                  : v.get<long long>() == parsed;
+    return v.is_uint ? parsed >= 0 && v.uint_value == static_cast<unsigned long long>(parsed)
+                     : v.int_value == parsed;
   }
-  if (v.is_number_float()) {
+  if (v.is_float) {
     double parsed = 0;
     auto [p, ec] = std::from_chars(literal.data(), literal.data() + literal.size(), parsed);
-    return ec == std::errc() && p == literal.data() + literal.size() && v.get<double>() == parsed;
+    return ec == std::errc() && p == literal.data() + literal.size() && v.float_value == parsed;
   }
   return false;
 }
 
+// A key field of a list item: present (and not null), or absent (the default applies).
+const Json* KeyField(const Json& item, std::string_view key) {
+  auto it = item.find(key);
+  return it == item.end() || it->is_null() ? nullptr : &*it;
+}
+std::optional<JsonRef> KeyField(const JsonRef& item, std::string_view key) {
+  JsonRef v = item.Find(key);
+  if (v.is_null()) return std::nullopt;
+  return v;
+}
+
 // Keying of associative list items by their compare keys (with schema defaults).
+template <typename V>
 struct Keying {
   std::span<const std::string_view> keys;
   std::span<const std::string_view> defaults;
 
-  // The i-th key's value, or nullptr when the item falls back to the default (defaults[i]).
-  const Json* Value(const Json& item, size_t i) const {
-    auto it = item.find(keys[i]);
-    return it == item.end() || it->is_null() ? nullptr : &*it;
-  }
+  // The i-th key's value, or none when the item falls back to the default (defaults[i]).
+  auto Value(const V& item, size_t i) const { return KeyField(item, keys[i]); }
 
-  bool Keyable(const Json& item) const {
+  bool Keyable(const V& item) const {
     if (!item.is_object()) return false;
     for (size_t i = 0; i < keys.size(); ++i) {
-      if (Value(item, i) == nullptr && (i >= defaults.size() || defaults[i].empty())) return false;
+      if (!Value(item, i) && (i >= defaults.size() || defaults[i].empty())) return false;
     }
     return true;
   }
 
-  bool SameKey(const Json& a, const Json& b) const {
+  bool SameKey(const V& a, const V& b) const {
     for (size_t i = 0; i < keys.size(); ++i) {
-      const Json* va = Value(a, i);
-      const Json* vb = Value(b, i);
-      if (va != nullptr && vb != nullptr) {
-        if (*va != *vb) return false;
-      } else if (va != nullptr) {
+      const auto va = Value(a, i);
+      const auto vb = Value(b, i);
+      if (va && vb) {
+        if (!(*va == *vb)) return false;
+      } else if (va) {
         if (!EqualsDefault(*va, defaults[i])) return false;
-      } else if (vb != nullptr) {
+      } else if (vb) {
         if (!EqualsDefault(*vb, defaults[i])) return false;
       }
     }
     return true;
   }
 
-  void AppendSelector(std::string& out, const Json& item) const {
+  void AppendSelector(std::string& out, const V& item) const {
     out += '[';
     for (size_t i = 0; i < keys.size(); ++i) {
       if (i > 0) out += ',';
       out += keys[i];
       out += '=';
-      const Json* v = Value(item, i);
-      if (v != nullptr) {
+      const auto v = Value(item, i);
+      if (v) {
         AppendKeyValue(out, *v);
       } else {
         AppendDefault(out, defaults[i]);
@@ -149,7 +235,7 @@ struct Keying {
   }
 
   // Every item keyable and no two items of `list` share a key.
-  bool Usable(const Json& list) const {
+  bool Usable(const V& list) const {
     for (size_t i = 0; i < list.size(); ++i) {
       if (!Keyable(list[i])) return false;
       for (size_t j = 0; j < i; ++j) {
@@ -160,7 +246,8 @@ struct Keying {
   }
 };
 
-bool KeyedList(const SchemaNode* node, Keying* keying) {
+template <typename V>
+bool KeyedList(const SchemaNode* node, Keying<V>* keying) {
   const ListInfo* info = node != nullptr ? node->list() : nullptr;
   if (info == nullptr || info->compare_type != ListType::kMap || info->compare_keys.empty()) {
     return false;
@@ -175,17 +262,19 @@ bool IsSetList(const SchemaNode* node) {
   return info != nullptr && info->compare_type == ListType::kSet;
 }
 
-bool SameSet(const Json& a, const Json& b) {
+bool SameSet(const JsonRef& a, const JsonRef& b) {
   // Sets hold distinct values; compare membership both ways (lists are short).
-  for (const Json& x : a) {
-    bool found = false;
-    for (const Json& y : b) found = found || x == y;
-    if (!found) return false;
+  auto contains = [](const JsonRef& list, const JsonRef& x) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i] == x) return true;
+    }
+    return false;
+  };
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!contains(b, a[i])) return false;
   }
-  for (const Json& y : b) {
-    bool found = false;
-    for (const Json& x : a) found = found || x == y;
-    if (!found) return false;
+  for (size_t j = 0; j < b.size(); ++j) {
+    if (!contains(a, b[j])) return false;
   }
   return true;
 }
@@ -294,9 +383,9 @@ size_t EscapedLength(std::string_view key) {
 
 // One step of a path: a map field, or a list item (by index on each side; npos stands for "-").
 struct Segment {
-  std::string_view key;            // map field, when keying == nullptr
-  const Keying* keying = nullptr;  // list item: renders the human selector from `item`
-  const Json* item = nullptr;
+  std::string_view key;                     // map field, when keying == nullptr
+  const Keying<JsonRef>* keying = nullptr;  // list item: renders the human selector from `item`
+  JsonRef item;
   size_t index_a = 0;
   size_t index_b = 0;
 };
@@ -306,7 +395,7 @@ class Differ {
   Differ(const DiffOptions& options, std::vector<FieldChange>* out)
       : options_(options), out_(out), tracked_(options.ignored_pointers.size() <= 64) {}
 
-  void Run(const Json& a, const Json& b, const SchemaNode* schema) {
+  void Run(const JsonRef& a, const JsonRef& b, const SchemaNode* schema) {
     IgnoreTrack root;
     bool ignored = false;
     if (tracked_) {
@@ -357,7 +446,8 @@ class Differ {
     return AdvanceField(track, token);
   }
 
-  void Compare(const Json* a, const Json* b, const SchemaNode* node, const IgnoreTrack& ta,
+  // a/b: nullptr when the field is absent on that side.
+  void Compare(const JsonRef* a, const JsonRef* b, const SchemaNode* node, const IgnoreTrack& ta,
                const IgnoreTrack& tb, bool ignored) {
     if (options_.empty_equals_absent) {
       if (a != nullptr && IsEmptyValue(*a)) a = nullptr;
@@ -370,9 +460,13 @@ class Differ {
     if (a == nullptr && b == nullptr) return;
     if (tracked_ ? ignored : IgnoredRendered()) return;
     if (a == nullptr || b == nullptr) return Emit(a, b);
+    // Equal values hold no change at any depth (keyed items pair with their equal selves, sets and
+    // scalars compare equal), so an identical subtree is skipped after one hash check and a
+    // confirming comparison; most of an UPDATE is such subtrees.
+    if (a->hash() == b->hash() && *a == *b) return;
     if (a->is_object() && b->is_object() && GranularMap(node)) return Maps(*a, *b, node, ta, tb);
     if (a->is_array() && b->is_array()) {
-      Keying keying;
+      Keying<JsonRef> keying;
       if (KeyedList(node, &keying) && keying.Usable(*a) && keying.Usable(*b)) {
         return Lists(*a, *b, keying, node->Items(), ta, tb);
       }
@@ -381,10 +475,10 @@ class Differ {
         return;
       }
     }
-    if (*a != *b) Emit(a, b);
+    if (!(*a == *b)) Emit(a, b);
   }
 
-  void Field(std::string_view key, const Json* a, const Json* b, const SchemaNode* node,
+  void Field(std::string_view key, const JsonRef* a, const JsonRef* b, const SchemaNode* node,
              const IgnoreTrack& ta, const IgnoreTrack& tb) {
     IgnoreTrack ca = ta, cb = tb;
     bool ignored = false;
@@ -392,13 +486,15 @@ class Differ {
       ignored = AdvanceField(ca, key);
       ignored = AdvanceField(cb, key) || ignored;
     }
-    path_.push_back(Segment{key});
+    Segment segment;
+    segment.key = key;
+    path_.push_back(segment);
     Compare(a, b, node != nullptr ? node->Child(key) : nullptr, ca, cb, ignored);
     path_.pop_back();
   }
 
-  void Item(const Keying& keying, const Json& item, size_t ia, size_t ib, const Json* a,
-            const Json* b, const SchemaNode* item_node, const IgnoreTrack& ta,
+  void Item(const Keying<JsonRef>& keying, const JsonRef& item, size_t ia, size_t ib,
+            const JsonRef* a, const JsonRef* b, const SchemaNode* item_node, const IgnoreTrack& ta,
             const IgnoreTrack& tb) {
     IgnoreTrack ca = ta, cb = tb;
     bool ignored = false;
@@ -406,50 +502,69 @@ class Differ {
       ignored = AdvanceIndex(ca, ia);
       ignored = AdvanceIndex(cb, ib) || ignored;
     }
-    path_.push_back(Segment{{}, &keying, &item, ia, ib});
+    path_.push_back(Segment{{}, &keying, item, ia, ib});
     Compare(a, b, item_node, ca, cb, ignored);
     path_.pop_back();
   }
 
-  // Both maps iterate in key order (Json objects are sorted maps), so one merge pass pairs the
-  // fields; fields only `b` has come after all of `a`'s, as documented.
-  void Maps(const Json& a, const Json& b, const SchemaNode* node, const IgnoreTrack& ta,
+  // Both maps hold their members in key order, so one merge pass pairs the fields; fields only
+  // `b` has come after all of `a`'s, as documented.
+  void Maps(const JsonRef& a, const JsonRef& b, const SchemaNode* node, const IgnoreTrack& ta,
             const IgnoreTrack& tb) {
-    std::vector<Json::const_iterator> only_b;
-    auto ib = b.begin();
-    for (auto ia = a.begin(); ia != a.end(); ++ia) {
-      const std::string& key = ia.key();
-      int order = 1;
-      while (ib != b.end() && (order = ib.key().compare(key)) < 0) {
-        only_b.push_back(ib);
-        ++ib;
-      }
-      if (ib != b.end() && order == 0) {
-        Field(key, &*ia, &*ib, node, ta, tb);
-        ++ib;
+    // Indices of b's members that a lacks; small objects need no allocation.
+    constexpr size_t kInline = 32;
+    size_t inline_only_b[kInline];
+    std::vector<size_t> more_only_b;
+    size_t only_b_count = 0;
+    auto note_only_b = [&](size_t j) {
+      if (only_b_count < kInline) {
+        inline_only_b[only_b_count] = j;
       } else {
-        Field(key, &*ia, nullptr, node, ta, tb);
+        more_only_b.push_back(j);
+      }
+      ++only_b_count;
+    };
+    const size_t na = a.size(), nb = b.size();
+    size_t jb = 0;
+    for (size_t ia = 0; ia < na; ++ia) {
+      const std::string_view key = a.key(ia);
+      int order = 1;
+      while (jb < nb && (order = b.key(jb).compare(key)) < 0) note_only_b(jb++);
+      const JsonRef va = a.value(ia);
+      if (jb < nb && order == 0) {
+        const JsonRef vb = b.value(jb);
+        Field(key, &va, &vb, node, ta, tb);
+        ++jb;
+      } else {
+        Field(key, &va, nullptr, node, ta, tb);
       }
     }
-    for (; ib != b.end(); ++ib) only_b.push_back(ib);
-    for (const Json::const_iterator& it : only_b) Field(it.key(), nullptr, &*it, node, ta, tb);
+    for (; jb < nb; ++jb) note_only_b(jb);
+    for (size_t k = 0; k < only_b_count; ++k) {
+      const size_t j = k < kInline ? inline_only_b[k] : more_only_b[k - kInline];
+      const JsonRef vb = b.value(j);
+      Field(b.key(j), nullptr, &vb, node, ta, tb);
+    }
   }
 
-  void Lists(const Json& a, const Json& b, const Keying& keying, const SchemaNode* item_node,
-             const IgnoreTrack& ta, const IgnoreTrack& tb) {
+  void Lists(const JsonRef& a, const JsonRef& b, const Keying<JsonRef>& keying,
+             const SchemaNode* item_node, const IgnoreTrack& ta, const IgnoreTrack& tb) {
     constexpr size_t kAbsent = std::string_view::npos;
-    for (size_t i = 0; i < a.size(); ++i) {
+    const size_t na = a.size(), nb = b.size();
+    for (size_t i = 0; i < na; ++i) {
+      const JsonRef ai = a[i];
       size_t j = 0;
-      while (j < b.size() && !keying.SameKey(a[i], b[j])) ++j;
-      bool matched = j < b.size();
-      Item(keying, a[i], i, matched ? j : kAbsent, &a[i], matched ? &b[j] : nullptr, item_node, ta,
-           tb);
+      while (j < nb && !keying.SameKey(ai, b[j])) ++j;
+      const bool matched = j < nb;
+      const JsonRef bj = matched ? b[j] : JsonRef();
+      Item(keying, ai, i, matched ? j : kAbsent, &ai, matched ? &bj : nullptr, item_node, ta, tb);
     }
-    for (size_t j = 0; j < b.size(); ++j) {
+    for (size_t j = 0; j < nb; ++j) {
+      const JsonRef bj = b[j];
       bool matched = false;
-      for (size_t i = 0; i < a.size() && !matched; ++i) matched = keying.SameKey(a[i], b[j]);
+      for (size_t i = 0; i < na && !matched; ++i) matched = keying.SameKey(a[i], bj);
       if (matched) continue;
-      Item(keying, b[j], kAbsent, j, nullptr, &b[j], item_node, ta, tb);
+      Item(keying, bj, kAbsent, j, nullptr, &bj, item_node, ta, tb);
     }
   }
 
@@ -477,7 +592,7 @@ class Differ {
       if (s.keying == nullptr) {
         PathBuilder::AppendHumanField(out, s.key);
       } else {
-        s.keying->AppendSelector(out, *s.item);
+        s.keying->AppendSelector(out, s.item);
       }
     }
     return out;
@@ -487,13 +602,13 @@ class Differ {
     return Ignored(options_, RenderPointer(true)) || Ignored(options_, RenderPointer(false));
   }
 
-  void Emit(const Json* a, const Json* b) {
+  void Emit(const JsonRef* a, const JsonRef* b) {
     FieldChange c;
     c.path = RenderHuman();
     c.old_pointer = RenderPointer(true);
     c.new_pointer = RenderPointer(false);
-    if (a != nullptr) c.old_value = *a;
-    if (b != nullptr) c.new_value = *b;
+    if (a != nullptr) c.old_value = a->ToJson();
+    if (b != nullptr) c.new_value = b->ToJson();
     out_->push_back(std::move(c));
   }
 
@@ -520,7 +635,7 @@ class LeafLister {
       }
       return;
     }
-    Keying keying;
+    Keying<Json> keying;
     if (v.is_array() && !v.empty() && KeyedList(node, &keying) && keying.Usable(v)) {
       for (size_t i = 0; i < v.size(); ++i) {
         auto mark = p_.mark();
@@ -568,12 +683,19 @@ std::string HumanFieldSegment(std::string_view key) {
   return out;
 }
 
-std::vector<FieldChange> DiffObjects(const Json& a, const Json& b, const SchemaNode* schema,
+std::vector<FieldChange> DiffObjects(const JsonRef& a, const JsonRef& b, const SchemaNode* schema,
                                      const DiffOptions& options) {
   std::vector<FieldChange> out;
   Differ differ(options, &out);
   differ.Run(a, b, schema);
   return out;
+}
+
+std::vector<FieldChange> DiffObjects(const Json& a, const Json& b, const SchemaNode* schema,
+                                     const DiffOptions& options) {
+  const JsonDoc da = JsonDoc::FromJson(a);
+  const JsonDoc db = JsonDoc::FromJson(b);
+  return DiffObjects(da.root(), db.root(), schema, options);
 }
 
 std::vector<FieldPath> EnumerateLeaves(const Json& object, const SchemaNode* schema,
@@ -642,7 +764,7 @@ StatusOr<std::string> HumanPathToPointer(const Json& object, std::string_view pa
         PathBuilder::AppendIndex(pointer, index);
         continue;
       }
-      Keying keying;
+      Keying<Json> keying;
       const ListInfo* info = node != nullptr ? node->list() : nullptr;
       bool keyed = KeyedList(node, &keying);
       size_t found = cur->size();

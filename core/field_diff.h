@@ -26,8 +26,9 @@
 //   options.ignored_pointers = {"/status", "/metadata/managedFields"};
 //   for (const FieldChange& c : DiffObjects(live, attempted, schema, options)) Report(c.path);
 //
-// Thread safety: pure functions. Cost: one walk over both objects; strings are built only for
-// changes (and for every leaf in EnumerateLeaves). Never throws.
+// Thread safety: pure functions. Cost: one walk over both objects (core::JsonDoc form, no
+// allocation per value); strings and Json values are built only for changes (and for every leaf in
+// EnumerateLeaves). Never throws.
 #ifndef DRIFTGUARD_CORE_FIELD_DIFF_H_
 #define DRIFTGUARD_CORE_FIELD_DIFF_H_
 
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/json_doc.h"
 #include "core/schema.h"
 #include "core/status.h"
 
@@ -62,7 +64,13 @@ struct FieldChange {
   std::optional<Json> new_value;  // nullopt: absent in the new object
 };
 
-// The changes from `a` (old) to `b` (new), in document order of `a` then new fields of `b`.
+// The changes from `a` (old) to `b` (new), in key order of `a`'s fields, then the fields only `b`
+// has; list items in `a`'s order, then items only `b` has.
+std::vector<FieldChange> DiffObjects(const JsonRef& a, const JsonRef& b, const SchemaNode* schema,
+                                     const DiffOptions& options = {});
+
+// The same for Json trees (copied into JsonDocs first; the webhook's request path uses the JsonRef
+// form on the decoded review without a copy).
 std::vector<FieldChange> DiffObjects(const Json& a, const Json& b, const SchemaNode* schema,
                                      const DiffOptions& options = {});
 

@@ -6,6 +6,9 @@
 #include <optional>
 #include <vector>
 
+#include "core/internal/json_doc_builder.h"
+#include "core/json_doc.h"
+
 namespace driftguard::core {
 namespace {
 
@@ -200,21 +203,127 @@ constexpr size_t kReusedParserLimit = size_t{1} << 20;
 
 // The fast path. False when simdjson rejects the document or cannot type it exactly; the caller
 // then asks nlohmann.
-bool ParseWithSimdjson(std::string_view text, const OmitSet& omit, Json* out) {
+// simdjson's DOM of `text` in *root; false when simdjson rejects the document or cannot type it
+// exactly. Large documents get a parser of their own in `own`, which must outlive *root.
+bool SimdjsonParse(std::string_view text, std::optional<simdjson::dom::parser>& own,
+                   simdjson::dom::element* root) {
   if (MayHoldNegativeZeroInteger(text)) return false;
   thread_local simdjson::dom::parser reused;
-  std::optional<simdjson::dom::parser> own;
   simdjson::dom::parser& parser = text.size() <= kReusedParserLimit ? reused : own.emplace();
+  return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(*root) ==
+         simdjson::SUCCESS;
+}
+
+bool ParseWithSimdjson(std::string_view text, const OmitSet& omit, Json* out) {
+  std::optional<simdjson::dom::parser> own;
   simdjson::dom::element root;
-  if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) !=
-      simdjson::SUCCESS) {
-    return false;
-  }
+  if (!SimdjsonParse(text, own, &root)) return false;
   DomConverter(&omit).Convert(root, *out, 0, omit.pointers.empty() ? 0 : omit.AllMask());
   return true;
 }
 
+// Builds a JsonDoc from simdjson's DOM with DomConverter's typing and omissions.
+class DocConverter {
+ public:
+  DocConverter(const OmitSet* omit, JsonDocBuilder* builder) : omit_(omit), b_(builder) {}
+
+  uint32_t Convert(simdjson::dom::element e, size_t depth, uint64_t mask) const {
+    using Type = simdjson::dom::element_type;
+    switch (e.type()) {
+      case Type::OBJECT: {
+        simdjson::dom::object object;
+        if (e.get(object) != simdjson::SUCCESS) return b_->Null();  // cannot fail: type known
+        size_t capacity = object.size();
+        if (capacity == 0xFFFFFF) {  // simdjson saturates the stored count; count them
+          capacity = 0;
+          for ([[maybe_unused]] simdjson::dom::key_value_pair member : object) ++capacity;
+        }
+        const uint32_t node = b_->BeginObject(capacity);
+        size_t count = 0;
+        for (simdjson::dom::key_value_pair member : object) {
+          uint64_t child_mask = 0;
+          if (mask != 0) {
+            bool omit = false;
+            child_mask = omit_->Descend(mask, depth, member.key, &omit);
+            if (omit) continue;
+          }
+          const uint32_t value = Convert(member.value, depth + 1, child_mask);
+          b_->SetMember(node, count++, member.key, value);
+        }
+        b_->EndObject(node, count);
+        return node;
+      }
+      case Type::ARRAY: {
+        simdjson::dom::array items;
+        if (e.get(items) != simdjson::SUCCESS) return b_->Null();  // cannot fail: type known
+        size_t size = items.size();
+        if (size == 0xFFFFFF) {
+          size = 0;
+          for ([[maybe_unused]] simdjson::dom::element item : items) ++size;
+        }
+        const uint32_t node = b_->BeginArray(size);
+        size_t i = 0;
+        for (simdjson::dom::element item : items) {
+          const uint32_t value = Convert(item, depth + 1, 0);
+          b_->SetItem(node, i++, value);
+        }
+        b_->EndArray(node);
+        return node;
+      }
+      case Type::STRING:
+        return b_->String(e.get_string().value_unsafe());
+      case Type::INT64: {
+        int64_t v = e.get_int64().value_unsafe();
+        return v < 0 ? b_->Int(v) : b_->Uint(static_cast<uint64_t>(v));
+      }
+      case Type::UINT64:
+        return b_->Uint(e.get_uint64().value_unsafe());
+      case Type::DOUBLE:
+        return b_->Float(e.get_double().value_unsafe());
+      case Type::BOOL:
+        return b_->Bool(e.get_bool().value_unsafe());
+      case Type::NULL_VALUE:
+        return b_->Null();
+    }
+    return b_->Null();
+  }
+
+ private:
+  const OmitSet* omit_;
+  JsonDocBuilder* b_;
+};
+
+bool ParseDocWithSimdjson(std::string_view text, const OmitSet& omit, JsonDoc* out) {
+  std::optional<simdjson::dom::parser> own;
+  simdjson::dom::element root;
+  if (!SimdjsonParse(text, own, &root)) return false;
+  JsonDocBuilder builder(text.size());
+  DocConverter(&omit, &builder).Convert(root, 0, omit.pointers.empty() ? 0 : omit.AllMask());
+  *out = std::move(builder).Finish();
+  return true;
+}
+
 }  // namespace
+
+StatusOr<JsonDoc> ParseJsonDoc(std::string_view text, std::string_view source,
+                               const JsonParseOptions& options) {
+  // Offsets in a JsonDoc are 32-bit.
+  constexpr size_t kMaxText = size_t{1} << 30;
+  if (text.size() > kMaxText) {
+    return InvalidArgumentError(std::string(source) + ": JSON document of " +
+                                std::to_string(text.size()) + " bytes is over the 1 GiB limit");
+  }
+  ASSIGN_OR_RETURN(OmitSet omit, MakeOmitSet(options.omit_members));
+  JsonDoc out;
+  try {
+    if (ParseDocWithSimdjson(text, omit, &out)) return out;
+  } catch (const std::exception&) {
+    // Allocation failure while converting: let the reference parser decide.
+  }
+  ASSIGN_OR_RETURN(Json json, ParseWithNlohmann(text, source));
+  omit.EraseFrom(json);
+  return JsonDoc::FromJson(json);
+}
 
 StatusOr<Json> ParseJson(std::string_view text, std::string_view source,
                          const JsonParseOptions& options) {

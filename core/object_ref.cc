@@ -24,6 +24,19 @@ std::string GroupVersion::ApiVersion() const {
   return group.empty() ? version : group + "/" + version;
 }
 
+ObjectRef ObjectRef::FromObject(const JsonRef& object) {
+  ObjectRef ref;
+  if (!object.is_object()) return ref;
+  GroupVersion gv = GroupVersion::Parse(object.Find("apiVersion").string());
+  ref.group = std::move(gv.group);
+  ref.version = std::move(gv.version);
+  ref.kind = object.Find("kind").string();
+  const JsonRef meta = object.Find("metadata");
+  ref.namespace_ = meta.Find("namespace").string();
+  ref.name = meta.Find("name").string();
+  return ref;
+}
+
 ObjectRef ObjectRef::FromObject(const Json& object) {
   ObjectRef ref;
   if (!object.is_object()) return ref;

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "core/json.h"
+#include "core/json_doc.h"
 #include "core/status.h"
 
 namespace driftguard::core {
@@ -37,6 +38,7 @@ struct ObjectRef {
 
   // Reads apiVersion, kind, metadata.namespace and metadata.name; missing fields stay empty.
   static ObjectRef FromObject(const Json& object);
+  static ObjectRef FromObject(const JsonRef& object);
   // Parses "<ns>_<name>_<group>_<kind>". Names and namespaces cannot hold '_' (DNS labels and
   // subdomains), groups cannot either, so the split is unambiguous.
   static StatusOr<ObjectRef> ParseInventoryId(std::string_view id);

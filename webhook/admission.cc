@@ -1,5 +1,6 @@
 #include "webhook/admission.h"
 
+#include <memory>
 #include <utility>
 
 namespace driftguard::webhook {
@@ -7,6 +8,7 @@ namespace {
 
 using core::InvalidArgumentError;
 using core::Json;
+using core::JsonRef;
 using core::Status;
 using core::StatusOr;
 
@@ -20,7 +22,7 @@ Status Invalid(std::string_view what) {
   return InvalidArgumentError(std::move(m));
 }
 
-Status WrongType(std::string_view path, std::string_view want, const Json& got) {
+Status WrongType(std::string_view path, std::string_view want, const JsonRef& got) {
   std::string m(path);
   m += " must be ";
   m += want;
@@ -31,64 +33,64 @@ Status WrongType(std::string_view path, std::string_view want, const Json& got) 
 
 // Reads parent[key] into *out. Absent or null leaves *out untouched (an error when `required`:
 // "<path> is missing"); any other non-string is an error naming `path`.
-Status ReadString(const Json& parent, std::string_view key, std::string_view path, bool required,
+Status ReadString(const JsonRef& parent, std::string_view key, std::string_view path, bool required,
                   std::string* out) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) {
+  const JsonRef v = parent.Find(key);
+  if (v.is_null()) {
     if (required) return Invalid(std::string(path) + " is missing");
     return core::OkStatus();
   }
-  if (!it->is_string()) return WrongType(path, "a string", *it);
-  *out = it->get_ref<const std::string&>();
+  if (!v.is_string()) return WrongType(path, "a string", v);
+  *out = v.string();
   return core::OkStatus();
 }
 
-Status ReadStringList(const Json& parent, std::string_view key, std::string_view path,
+Status ReadStringList(const JsonRef& parent, std::string_view key, std::string_view path,
                       std::vector<std::string>* out) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return core::OkStatus();
-  if (!it->is_array()) return WrongType(path, "an array of strings", *it);
-  out->reserve(it->size());
-  for (const Json& item : *it) {
-    if (!item.is_string()) return WrongType(path, "an array of strings", *it);
-    out->push_back(item.get_ref<const std::string&>());
+  const JsonRef v = parent.Find(key);
+  if (v.is_null()) return core::OkStatus();
+  if (!v.is_array()) return WrongType(path, "an array of strings", v);
+  out->reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) return WrongType(path, "an array of strings", v);
+    out->emplace_back(v[i].string());
   }
   return core::OkStatus();
 }
 
-// Returns parent[key] when it is an object, nullptr when absent or null (an error when required).
-StatusOr<const Json*> FindObject(const Json& parent, std::string_view key, std::string_view path,
-                                 bool required) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) {
+// Returns parent[key] when it is an object, null when absent or null (an error when required).
+StatusOr<JsonRef> FindObject(const JsonRef& parent, std::string_view key, std::string_view path,
+                             bool required) {
+  const JsonRef v = parent.Find(key);
+  if (v.is_null()) {
     if (required) return Invalid(std::string(path) + " is missing");
-    return static_cast<const Json*>(nullptr);
+    return JsonRef();
   }
-  if (!it->is_object()) return WrongType(path, "an object", *it);
-  return &*it;
+  if (!v.is_object()) return WrongType(path, "an object", v);
+  return v;
 }
 
-StatusOr<std::optional<GroupVersionKind>> ReadGvk(const Json& request, std::string_view key,
+StatusOr<std::optional<GroupVersionKind>> ReadGvk(const JsonRef& request, std::string_view key,
                                                   bool required) {
   std::string path = "request." + std::string(key);
-  ASSIGN_OR_RETURN(const Json* obj, FindObject(request, key, path, required));
-  if (obj == nullptr) return std::optional<GroupVersionKind>();
+  ASSIGN_OR_RETURN(JsonRef obj, FindObject(request, key, path, required));
+  if (obj.is_null()) return std::optional<GroupVersionKind>();
   GroupVersionKind gvk;
-  RETURN_IF_ERROR(ReadString(*obj, "group", path + ".group", false, &gvk.group));
-  RETURN_IF_ERROR(ReadString(*obj, "version", path + ".version", true, &gvk.version));
-  RETURN_IF_ERROR(ReadString(*obj, "kind", path + ".kind", true, &gvk.kind));
+  RETURN_IF_ERROR(ReadString(obj, "group", path + ".group", false, &gvk.group));
+  RETURN_IF_ERROR(ReadString(obj, "version", path + ".version", true, &gvk.version));
+  RETURN_IF_ERROR(ReadString(obj, "kind", path + ".kind", true, &gvk.kind));
   return std::optional<GroupVersionKind>(std::move(gvk));
 }
 
-StatusOr<std::optional<GroupVersionResource>> ReadGvr(const Json& request, std::string_view key,
+StatusOr<std::optional<GroupVersionResource>> ReadGvr(const JsonRef& request, std::string_view key,
                                                       bool required) {
   std::string path = "request." + std::string(key);
-  ASSIGN_OR_RETURN(const Json* obj, FindObject(request, key, path, required));
-  if (obj == nullptr) return std::optional<GroupVersionResource>();
+  ASSIGN_OR_RETURN(JsonRef obj, FindObject(request, key, path, required));
+  if (obj.is_null()) return std::optional<GroupVersionResource>();
   GroupVersionResource gvr;
-  RETURN_IF_ERROR(ReadString(*obj, "group", path + ".group", false, &gvr.group));
-  RETURN_IF_ERROR(ReadString(*obj, "version", path + ".version", true, &gvr.version));
-  RETURN_IF_ERROR(ReadString(*obj, "resource", path + ".resource", true, &gvr.resource));
+  RETURN_IF_ERROR(ReadString(obj, "group", path + ".group", false, &gvr.group));
+  RETURN_IF_ERROR(ReadString(obj, "version", path + ".version", true, &gvr.version));
+  RETURN_IF_ERROR(ReadString(obj, "resource", path + ".resource", true, &gvr.resource));
   return std::optional<GroupVersionResource>(std::move(gvr));
 }
 
@@ -101,40 +103,30 @@ StatusOr<Operation> ParseOperation(std::string_view op) {
                  "\" is not one of CREATE, UPDATE, DELETE, CONNECT");
 }
 
-Status ReadUserInfo(const Json& request, UserInfo* out) {
-  ASSIGN_OR_RETURN(const Json* info, FindObject(request, "userInfo", "request.userInfo", false));
-  if (info == nullptr) return core::OkStatus();
-  RETURN_IF_ERROR(
-      ReadString(*info, "username", "request.userInfo.username", false, &out->username));
-  RETURN_IF_ERROR(ReadString(*info, "uid", "request.userInfo.uid", false, &out->uid));
-  RETURN_IF_ERROR(ReadStringList(*info, "groups", "request.userInfo.groups", &out->groups));
-  ASSIGN_OR_RETURN(const Json* extra, FindObject(*info, "extra", "request.userInfo.extra", false));
-  if (extra != nullptr) {
-    for (auto it = extra->begin(); it != extra->end(); ++it) {
-      std::vector<std::string>& values = out->extra[it.key()];
-      RETURN_IF_ERROR(
-          ReadStringList(*extra, it.key(), "request.userInfo.extra." + it.key(), &values));
-    }
+Status ReadUserInfo(const JsonRef& request, UserInfo* out) {
+  ASSIGN_OR_RETURN(JsonRef info, FindObject(request, "userInfo", "request.userInfo", false));
+  if (info.is_null()) return core::OkStatus();
+  RETURN_IF_ERROR(ReadString(info, "username", "request.userInfo.username", false, &out->username));
+  RETURN_IF_ERROR(ReadString(info, "uid", "request.userInfo.uid", false, &out->uid));
+  RETURN_IF_ERROR(ReadStringList(info, "groups", "request.userInfo.groups", &out->groups));
+  ASSIGN_OR_RETURN(JsonRef extra, FindObject(info, "extra", "request.userInfo.extra", false));
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const std::string key(extra.key(i));
+    std::vector<std::string>& values = out->extra[key];
+    RETURN_IF_ERROR(ReadStringList(extra, key, "request.userInfo.extra." + key, &values));
   }
   return core::OkStatus();
 }
 
-// Moves request[key] out when it is an object; null/absent leaves *out null.
-Status TakeObject(Json& request, std::string_view key, std::string_view path, Json* out) {
-  auto it = request.find(key);
-  if (it == request.end() || it->is_null()) return core::OkStatus();
-  if (!it->is_object()) return WrongType(path, "an object", *it);
-  *out = std::move(*it);
-  return core::OkStatus();
+// request[key] when it is an object; null when absent or null.
+StatusOr<JsonRef> ObjectOrNull(const JsonRef& request, std::string_view key,
+                               std::string_view path) {
+  return FindObject(request, key, path, /*required=*/false);
 }
 
 // The members the decoder leaves out (see the header): managedFields of both objects.
 constexpr std::string_view kOmittedMembers[] = {"/request/object/metadata/managedFields",
                                                 "/request/oldObject/metadata/managedFields"};
-
-StatusOr<Json> ParseReview(std::string_view body) {
-  return core::ParseJson(body, "AdmissionReview", core::JsonParseOptions{kOmittedMembers});
-}
 
 }  // namespace
 
@@ -157,12 +149,16 @@ std::string_view OperationName(Operation operation) {
 }
 
 StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
-  ASSIGN_OR_RETURN(Json doc, ParseReview(body));
-  if (!doc.is_object()) return WrongType("the body", "a JSON object", doc);
-
+  ASSIGN_OR_RETURN(
+      core::JsonDoc parsed,
+      core::ParseJsonDoc(body, "AdmissionReview", core::JsonParseOptions{kOmittedMembers}));
   AdmissionRequest out;
+  auto doc = std::make_shared<const core::JsonDoc>(std::move(parsed));
+  const JsonRef root = doc->root();
+  if (!root.is_object()) return WrongType("the body", "a JSON object", root);
+
   std::string api_version;
-  RETURN_IF_ERROR(ReadString(doc, "apiVersion", "apiVersion", true, &api_version));
+  RETURN_IF_ERROR(ReadString(root, "apiVersion", "apiVersion", true, &api_version));
   if (api_version == kV1) {
     out.api_version = AdmissionVersion::kV1;
   } else if (api_version == kV1beta1) {
@@ -172,15 +168,14 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
                    " or " + std::string(kV1beta1) + ")");
   }
   std::string kind;
-  RETURN_IF_ERROR(ReadString(doc, "kind", "kind", true, &kind));
+  RETURN_IF_ERROR(ReadString(root, "kind", "kind", true, &kind));
   if (kind != "AdmissionReview") {
     return Invalid("kind is \"" + kind + "\", want \"AdmissionReview\"");
   }
 
-  auto request_it = doc.find("request");
-  if (request_it == doc.end() || request_it->is_null()) return Invalid("missing \"request\"");
-  if (!request_it->is_object()) return WrongType("request", "an object", *request_it);
-  Json& request = *request_it;
+  const JsonRef request = root.Find("request");
+  if (request.is_null()) return Invalid("missing \"request\"");
+  if (!request.is_object()) return WrongType("request", "an object", request);
 
   RETURN_IF_ERROR(ReadString(request, "uid", "request.uid", true, &out.uid));
   if (out.uid.empty()) return Invalid("request.uid is empty");
@@ -204,16 +199,26 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
 
   RETURN_IF_ERROR(ReadUserInfo(request, &out.user_info));
 
-  auto dry_run = request.find("dryRun");
-  if (dry_run != request.end() && !dry_run->is_null()) {
-    if (!dry_run->is_boolean()) return WrongType("request.dryRun", "a boolean", *dry_run);
-    out.dry_run = dry_run->get<bool>();
+  const JsonRef dry_run = request.Find("dryRun");
+  if (!dry_run.is_null()) {
+    if (!dry_run.is_boolean()) return WrongType("request.dryRun", "a boolean", dry_run);
+    out.dry_run = dry_run.boolean();
   }
 
-  RETURN_IF_ERROR(TakeObject(request, "object", "request.object", &out.object));
-  RETURN_IF_ERROR(TakeObject(request, "oldObject", "request.oldObject", &out.old_object));
-  RETURN_IF_ERROR(TakeObject(request, "options", "request.options", &out.options));
+  ASSIGN_OR_RETURN(out.object, ObjectOrNull(request, "object", "request.object"));
+  ASSIGN_OR_RETURN(out.old_object, ObjectOrNull(request, "oldObject", "request.oldObject"));
+  ASSIGN_OR_RETURN(JsonRef options, ObjectOrNull(request, "options", "request.options"));
+  out.options = options.ToJson();
+  out.document = std::move(doc);
   return out;
+}
+
+void AdmissionRequest::SetObjects(const Json& new_object, const Json& old) {
+  auto doc = std::make_shared<const core::JsonDoc>(
+      core::JsonDoc::FromJson(Json::array({new_object, old})));
+  object = doc->root()[0];
+  old_object = doc->root()[1];
+  document = std::move(doc);
 }
 
 namespace {

@@ -11,11 +11,12 @@
 //   response.status = ResponseStatus{403, "spec.replicas is managed by Git", "Forbidden"};
 //   ASSIGN_OR_RETURN(std::string out, EncodeAdmissionReview(request, response));
 //
-// Cost: decoding parses the body once; `object`, `oldObject` and `options` are moved out of the
-// parsed document, never copied or re-serialized. `metadata.managedFields` of `object` and
-// `oldObject` is skipped while parsing and is absent from the decoded objects: it is never part of
-// drift (DESIGN.md, ignored paths) and makes up to half of a review's bytes. Encoding serializes
-// only the response (and the patch, which is base64-encoded as the API requires).
+// Cost: decoding parses the body once into a core::JsonDoc (a few flat arrays, core/json_doc.h);
+// `object` and `oldObject` are views into it, never copied or re-serialized, and the guard reads
+// them in place. `metadata.managedFields` of `object` and `oldObject` is skipped while parsing and
+// is absent from the decoded objects: it is never part of drift (DESIGN.md, ignored paths) and
+// makes up to half of a review's bytes. Encoding serializes only the response (and the patch,
+// which is base64-encoded as the API requires).
 //
 // Thread safety: the functions are pure and may run concurrently.
 #ifndef DRIFTGUARD_WEBHOOK_ADMISSION_H_
@@ -23,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +32,7 @@
 
 #include "core/base64.h"
 #include "core/json.h"
+#include "core/json_doc.h"
 #include "core/status.h"
 
 namespace driftguard::webhook {
@@ -81,11 +84,17 @@ struct AdmissionRequest {
   std::string namespace_;  // empty for cluster-scoped resources
   Operation operation = Operation::kCreate;
   UserInfo user_info;
-  // The objects as sent, minus metadata.managedFields (see above).
-  core::Json object;      // null when absent (DELETE)
-  core::Json old_object;  // null when absent (CREATE, CONNECT)
+  // The objects as sent, minus metadata.managedFields (see above): views into `document`, which
+  // copies of the request share (it is immutable).
+  core::JsonRef object;      // null when absent (DELETE)
+  core::JsonRef old_object;  // null when absent (CREATE, CONNECT)
+  std::shared_ptr<const core::JsonDoc> document;
   bool dry_run = false;
   core::Json options;  // CreateOptions/UpdateOptions/DeleteOptions, or null
+
+  // Points object/old_object at copies of the given values (null: absent), in a document of their
+  // own; for requests built in code (tests, the demo).
+  void SetObjects(const core::Json& new_object, const core::Json& old);
 };
 
 // Parses an AdmissionReview request body. Errors are InvalidArgument with a reason meant to be

@@ -13,6 +13,7 @@ namespace driftguard::webhook {
 namespace {
 
 using core::Json;
+using core::JsonRef;
 using core::KustomizationId;
 
 // Fields that change without anyone meaning to change the object (DESIGN.md "Ignored paths").
@@ -68,6 +69,9 @@ const Json* Metadata(const Json& obj, const char* field) {
   return &*it;
 }
 
+// metadata.<field> of a request's object (labels, annotations); null when absent.
+JsonRef Metadata(const JsonRef& obj, const char* field) { return obj.Find("metadata").Find(field); }
+
 std::string StringIn(const Json* map, std::string_view key) {
   if (map == nullptr) return {};
   auto it = map->find(key);
@@ -75,7 +79,12 @@ std::string StringIn(const Json* map, std::string_view key) {
   return it->get<std::string>();
 }
 
-bool ReconcileDisabled(const Json& obj) {
+std::string StringIn(const JsonRef& map, std::string_view key) {
+  return std::string(map.Find(key).string());
+}
+
+template <typename V>  // Json (Flux's Kustomization) or JsonRef (a request's object)
+bool ReconcileDisabled(const V& obj) {
   return StringIn(Metadata(obj, "annotations"), core::kReconcileAnnotation) == "disabled" ||
          StringIn(Metadata(obj, "labels"), core::kReconcileAnnotation) == "disabled";
 }
@@ -332,8 +341,8 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   }
   if (request.operation == Operation::kConnect) return pass("unguarded", "CONNECT");
 
-  const Json& a = request.operation == Operation::kCreate ? request.object : request.old_object;
-  const Json& b = request.object;
+  const JsonRef a = request.operation == Operation::kCreate ? request.object : request.old_object;
+  const JsonRef b = request.object;
   auto view = store_->Current();
 
   // Ownership.
@@ -349,7 +358,7 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
     d.owner = snap->id();
     subject = {desired->ref.kind, request.namespace_, request.name};
   } else {
-    const Json* labels = Metadata(a, "labels");
+    const JsonRef labels = Metadata(a, "labels");
     std::string owner_name = StringIn(labels, core::kOwnerNameLabel);
     std::string owner_ns = StringIn(labels, core::kOwnerNamespaceLabel);
     if (owner_name.empty()) return pass("unmanaged", "no Flux owner labels");
@@ -435,16 +444,18 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   }
 
   // What changed.
-  const Json* old_obj = &a;
+  JsonRef old_obj = a;
   static const Json kNoObject;
   const Json& desired_obj = desired != nullptr ? desired->object : kNoObject;
+  std::optional<core::JsonDoc> desired_doc;
   if (request.operation == Operation::kCreate) {
     // A create is judged against what Git declares for it: only declared fields can drift (the API
     // server's defaults fill in everything else).
     if (desired == nullptr) return pass("allow", "CREATE of an object Git does not declare");
-    old_obj = &desired->object;
+    old_obj = desired_doc.emplace(core::JsonDoc::FromJson(desired->object)).root();
   }
-  const core::ObjectRef obj_ref = core::ObjectRef::FromObject(is_scale ? desired_obj : b);
+  const core::ObjectRef obj_ref =
+      is_scale ? core::ObjectRef::FromObject(desired_obj) : core::ObjectRef::FromObject(b);
   // The shared base options serve every request that adds no ignore rules of its own.
   const core::DiffOptions& base_options = BaseDiffOptions(IsFluxGroup(obj_ref.group));
   core::DiffOptions extended_options;
@@ -469,28 +480,29 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   add_ignored(extra_ignored);
   const core::DiffOptions& options = *options_ptr;
   const core::SchemaNode* schema =
-      is_scale ? nullptr
-               : core::Schema::ForApiVersionKind(b.value("apiVersion", ""), b.value("kind", ""));
+      is_scale
+          ? nullptr
+          : core::Schema::ForApiVersionKind(b.Find("apiVersion").string(), b.Find("kind").string());
 
   std::vector<core::FieldChange> changes;
   if (is_scale) {
-    // A Scale maps to the parent's spec.replicas; nothing else of it is writable.
-    const Json* old_r = core::FindPointer(*old_obj, "/spec/replicas");
-    const Json* new_r = core::FindPointer(b, "/spec/replicas");
+    // A Scale maps to the parent's spec.replicas; nothing else of it is writable. A null replicas
+    // counts as absent.
+    const JsonRef old_r = old_obj.Find("spec").Find("replicas");
+    const JsonRef new_r = b.Find("spec").Find("replicas");
     bool ignored =
         std::any_of(options.ignored_pointers.begin(), options.ignored_pointers.end(),
                     [](const std::string& p) { return p == "/spec/replicas" || p == "/spec"; });
-    if (!ignored && !((old_r == nullptr && new_r == nullptr) ||
-                      (old_r != nullptr && new_r != nullptr && *old_r == *new_r))) {
+    if (!ignored && !(old_r == new_r)) {
       core::FieldChange c;
       c.path = "spec.replicas";
       c.old_pointer = c.new_pointer = "/spec/replicas";
-      if (old_r != nullptr) c.old_value = *old_r;
-      if (new_r != nullptr) c.new_value = *new_r;
+      if (!old_r.is_null()) c.old_value = old_r.ToJson();
+      if (!new_r.is_null()) c.new_value = new_r.ToJson();
       changes.push_back(std::move(c));
     }
   } else {
-    changes = core::DiffObjects(*old_obj, b, schema, options);
+    changes = core::DiffObjects(old_obj, b, schema, options);
   }
 
   // Which changes drift from Git.

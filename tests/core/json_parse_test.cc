@@ -1,5 +1,6 @@
-// ParseJson against its oracle, nlohmann's own parser: for every document both must agree on
-// success, on the tree (values and exact number types) and on the error message.
+// ParseJson and ParseJsonDoc against their oracle, nlohmann's own parser: for every document all
+// three must agree on success, on the tree (values and exact number types) and on the error
+// message.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/json_doc.h"
 #include "tests/support/test_util.h"
 
 namespace driftguard::core {
@@ -73,8 +75,27 @@ bool ExpectSameAsOracle(const std::string& text, const std::string& label) {
     return false;
   }
   EXPECT_TRUE(got.ok()) << label << ": " << got.status() << " from: " << text;
-  if (got.ok()) EXPECT_EQ(TypedDifference(*got, oracle), "") << label << " from: " << text;
+  if (got.ok()) {
+    EXPECT_EQ(TypedDifference(*got, oracle), "") << label << " from: " << text;
+  }
   return true;
+}
+
+// The same for ParseJsonDoc, whose tree is read back through JsonRef::ToJson.
+void ExpectDocSameAsOracle(const std::string& text, const std::string& label) {
+  Json oracle = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  StatusOr<JsonDoc> got = ParseJsonDoc(text, "input");
+  if (oracle.is_discarded()) {
+    ASSERT_FALSE(got.ok()) << label << ": accepted " << got->root().ToJson().dump()
+                           << " from: " << text;
+    EXPECT_EQ(got.status().message(), OracleError(text)) << label;
+    return;
+  }
+  ASSERT_TRUE(got.ok()) << label << ": " << got.status() << " from: " << text;
+  EXPECT_EQ(TypedDifference(got->root().ToJson(), oracle), "") << label << " from: " << text;
+  // Equal to itself, and its hash is the hash of the same value built from the Json tree.
+  EXPECT_TRUE(got->root() == got->root()) << label;
+  EXPECT_EQ(got->root().hash(), JsonDoc::FromJson(oracle).root().hash()) << label;
 }
 
 TEST(ParseJsonTest, EdgeCasesMatchNlohmann) {
@@ -99,7 +120,10 @@ TEST(ParseJsonTest, EdgeCasesMatchNlohmann) {
       "{\"a\":{\"x\":1},\"b\":0,\"a\":[2]}", "\xEF\xBB\xBF{\"a\":1}", "\xEF\xBB\xBF",
       "{\"z\":1,\"a\":2,\"m\":{\"y\":[],\"b\":{}}}", "[null,true,false,{},[]]", "{\"\":1}",
       "{\"a/b~c\":1}"};
-  for (size_t i = 0; i < docs.size(); ++i) ExpectSameAsOracle(docs[i], "doc " + std::to_string(i));
+  for (size_t i = 0; i < docs.size(); ++i) {
+    ExpectSameAsOracle(docs[i], "doc " + std::to_string(i));
+    ExpectDocSameAsOracle(docs[i], "JsonDoc " + std::to_string(i));
+  }
 }
 
 TEST(ParseJsonTest, DeepNestingMatchesNlohmann) {
@@ -110,6 +134,8 @@ TEST(ParseJsonTest, DeepNestingMatchesNlohmann) {
     for (int i = 0; i < depth; ++i) objects += "{\"k\":";
     objects += "-0" + std::string(depth, '}');
     EXPECT_TRUE(ExpectSameAsOracle(objects, "objects " + std::to_string(depth)));
+    ExpectDocSameAsOracle(text, "JsonDoc arrays " + std::to_string(depth));
+    ExpectDocSameAsOracle(objects, "JsonDoc objects " + std::to_string(depth));
   }
   // Unbalanced deep input is an error on both paths.
   EXPECT_FALSE(ExpectSameAsOracle(std::string(2000, '[') + "1" + std::string(1999, ']'), "open"));
@@ -280,6 +306,7 @@ TEST(ParseJsonTest, RandomDocumentsMatchNlohmann) {
     // Every 7th document is damaged by one byte, so both paths meet errors too.
     if (i % 7 == 3 && !doc.empty()) doc[(i * 31) % doc.size()] = "\x01}]\"\\:,x"[i % 8];
     valid += ExpectSameAsOracle(doc, "random " + std::to_string(i)) ? 1 : 0;
+    ExpectDocSameAsOracle(doc, "random doc " + std::to_string(i));
     if (HasFailure()) break;
   }
   EXPECT_GT(valid, 2000);  // the generator mostly writes valid JSON
@@ -291,6 +318,7 @@ TEST(ParseJsonTest, TestdataJsonFilesMatchNlohmann) {
     if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
     std::string text = testing::ReadFile(entry.path().string());
     ExpectSameAsOracle(text, entry.path().string());
+    ExpectDocSameAsOracle(text, entry.path().string());
     ++files;
   }
   EXPECT_GE(files, 9);
@@ -312,6 +340,9 @@ TEST(ParseJsonTest, OmitsMembersAtExactPointers) {
   StatusOr<Json> got = ParseJson(text, "input", JsonParseOptions{omit});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(TypedDifference(*got, want), "");
+  StatusOr<JsonDoc> doc = ParseJsonDoc(text, "input", JsonParseOptions{omit});
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(TypedDifference(doc->root().ToJson(), want), "");
 
   // The same on the exact path (a -0 integer sends the document to nlohmann's parser).
   std::string with_zero = text;
@@ -320,6 +351,9 @@ TEST(ParseJsonTest, OmitsMembersAtExactPointers) {
   got = ParseJson(with_zero, "input", JsonParseOptions{omit});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(TypedDifference(*got, want), "");
+  doc = ParseJsonDoc(with_zero, "input", JsonParseOptions{omit});
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(TypedDifference(doc->root().ToJson(), want), "");
 }
 
 TEST(ParseJsonTest, RejectsInvalidOmitPointers) {

@@ -48,8 +48,8 @@ TEST(DecodeAdmissionReviewTest, CapturedConfigMapPatchV1) {
   EXPECT_EQ(r.user_info.uid, "");
   EXPECT_THAT(r.user_info.groups, ElementsAre("system:masters", "system:authenticated"));
   EXPECT_TRUE(r.user_info.extra.empty());
-  EXPECT_EQ(r.object["data"], Json({{"a", "9"}}));
-  EXPECT_EQ(r.old_object["data"], Json({{"a", "1"}}));
+  EXPECT_EQ(r.object.ToJson()["data"], Json({{"a", "9"}}));
+  EXPECT_EQ(r.old_object.ToJson()["data"], Json({{"a", "1"}}));
   EXPECT_FALSE(r.dry_run);
   EXPECT_EQ(r.options["kind"], "UpdateOptions");
   EXPECT_EQ(r.options["fieldManager"], "kubectl-edit");
@@ -60,8 +60,8 @@ TEST(DecodeAdmissionReviewTest, CapturedConfigMapPatchV1beta1) {
   EXPECT_EQ(r.api_version, AdmissionVersion::kV1beta1);
   EXPECT_EQ(r.uid, "21b6518a-a37e-4c1f-9a88-638acc8baf22");
   EXPECT_EQ(r.operation, Operation::kUpdate);
-  EXPECT_EQ(r.object["data"], Json({{"a", "1"}, {"q", "1"}}));
-  EXPECT_EQ(r.old_object["data"], Json({{"a", "1"}}));
+  EXPECT_EQ(r.object.ToJson()["data"], Json({{"a", "1"}, {"q", "1"}}));
+  EXPECT_EQ(r.old_object.ToJson()["data"], Json({{"a", "1"}}));
   EXPECT_EQ(r.options["fieldManager"], "kubectl-patch");
 }
 
@@ -74,10 +74,10 @@ TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
   // Identical to the sent objects except for managedFields, which the decoder leaves out.
   doc["request"]["object"]["metadata"].erase("managedFields");
   doc["request"]["oldObject"]["metadata"].erase("managedFields");
-  EXPECT_EQ(r.object, doc["request"]["object"]);
-  EXPECT_EQ(r.old_object, doc["request"]["oldObject"]);
-  EXPECT_EQ(r.object["spec"]["replicas"], 5);
-  EXPECT_EQ(r.old_object["spec"]["replicas"], 3);
+  EXPECT_EQ(r.object.ToJson(), doc["request"]["object"]);
+  EXPECT_EQ(r.old_object.ToJson(), doc["request"]["oldObject"]);
+  EXPECT_EQ(r.object.ToJson()["spec"]["replicas"], 5);
+  EXPECT_EQ(r.old_object.ToJson()["spec"]["replicas"], 3);
   EXPECT_EQ(r.kind, (GroupVersionKind{"apps", "v1", "Deployment"}));
   EXPECT_EQ(r.user_info.username, "alice@example.com");
   EXPECT_EQ(r.user_info.uid, "oidc:4e1f0c5a");
@@ -96,10 +96,11 @@ TEST(DecodeAdmissionReviewTest, OnlyTopLevelManagedFieldsOfTheObjectsAreLeftOut)
       R"("data":{"managedFields":"kept"},"spec":{"metadata":{"managedFields":[1]}}},)"
       R"("oldObject":{"metadata":{"managedFields":null,"name":"a"},"list":[{"metadata":)"
       R"({"managedFields":2}}]},"options":{"metadata":{"managedFields":3}}}})");
-  EXPECT_EQ(r.object, Json::parse(R"({"metadata":{"name":"a","labels":{"managedFields":"kept"}},)"
-                                  R"("data":{"managedFields":"kept"},)"
-                                  R"("spec":{"metadata":{"managedFields":[1]}}})"));
-  EXPECT_EQ(r.old_object,
+  EXPECT_EQ(r.object.ToJson(),
+            Json::parse(R"({"metadata":{"name":"a","labels":{"managedFields":"kept"}},)"
+                        R"("data":{"managedFields":"kept"},)"
+                        R"("spec":{"metadata":{"managedFields":[1]}}})"));
+  EXPECT_EQ(r.old_object.ToJson(),
             Json::parse(R"({"metadata":{"name":"a"},"list":[{"metadata":{"managedFields":2}}]})"));
   EXPECT_EQ(r.options, Json::parse(R"({"metadata":{"managedFields":3}})"));
 }
@@ -108,7 +109,7 @@ TEST(DecodeAdmissionReviewTest, DeleteHasOldObjectOnly) {
   AdmissionRequest r = MustDecode(Fixture("deployment-delete-v1.json"));
   EXPECT_EQ(r.operation, Operation::kDelete);
   EXPECT_TRUE(r.object.is_null());
-  EXPECT_EQ(r.old_object["metadata"]["name"], "podinfo");
+  EXPECT_EQ(r.old_object.ToJson()["metadata"]["name"], "podinfo");
   EXPECT_EQ(r.options["propagationPolicy"], "Background");
 }
 
@@ -118,9 +119,9 @@ TEST(DecodeAdmissionReviewTest, ScaleSubresourceCarriesScaleObjects) {
   EXPECT_EQ(r.resource, (GroupVersionResource{"apps", "v1", "deployments"}));
   EXPECT_EQ(r.sub_resource, "scale");
   EXPECT_EQ(r.request_sub_resource, "scale");
-  EXPECT_EQ(r.object["spec"]["replicas"], 7);
-  EXPECT_EQ(r.old_object["spec"]["replicas"], 3);
-  EXPECT_FALSE(r.object["metadata"].contains("labels"));
+  EXPECT_EQ(r.object.ToJson()["spec"]["replicas"], 7);
+  EXPECT_EQ(r.old_object.ToJson()["spec"]["replicas"], 3);
+  EXPECT_FALSE(r.object.ToJson()["metadata"].contains("labels"));
 }
 
 TEST(DecodeAdmissionReviewTest, StatusSubresourceV1beta1) {
@@ -128,20 +129,20 @@ TEST(DecodeAdmissionReviewTest, StatusSubresourceV1beta1) {
   EXPECT_EQ(r.api_version, AdmissionVersion::kV1beta1);
   EXPECT_EQ(r.sub_resource, "status");
   EXPECT_EQ(r.user_info.username, "system:serviceaccount:kube-system:deployment-controller");
-  EXPECT_EQ(r.object["status"]["readyReplicas"], 2);
+  EXPECT_EQ(r.object.ToJson()["status"]["readyReplicas"], 2);
 }
 
 TEST(DecodeAdmissionReviewTest, CreateHasNoOldObject) {
   AdmissionRequest r = MustDecode(Fixture("configmap-create-v1.json"));
   EXPECT_EQ(r.operation, Operation::kCreate);
   EXPECT_TRUE(r.old_object.is_null());
-  EXPECT_EQ(r.object["data"]["LOG_LEVEL"], "debug");
+  EXPECT_EQ(r.object.ToJson()["data"]["LOG_LEVEL"], "debug");
 }
 
 TEST(DecodeAdmissionReviewTest, DryRun) {
   AdmissionRequest r = MustDecode(Fixture("service-dryrun-v1.json"));
   EXPECT_TRUE(r.dry_run);
-  EXPECT_EQ(r.object["spec"]["ports"][0]["port"], 8080);
+  EXPECT_EQ(r.object.ToJson()["spec"]["ports"][0]["port"], 8080);
 }
 
 TEST(DecodeAdmissionReviewTest, ConnectAndMinimalRequest) {

@@ -1,0 +1,360 @@
+#include "core/json_doc.h"
+
+#include <algorithm>
+#include <bit>
+#include <functional>
+#include <utility>
+
+#include "core/internal/json_doc_builder.h"
+
+namespace driftguard::core {
+
+// ---- JsonRef -----------------------------------------------------------------------------------
+
+JsonType JsonRef::type() const {
+  return doc_ == nullptr ? JsonType::kNull : doc_->nodes_[node_].type;
+}
+
+bool JsonRef::is_number() const {
+  JsonType t = type();
+  return t == JsonType::kInt || t == JsonType::kUint || t == JsonType::kFloat;
+}
+
+const char* JsonRef::type_name() const {
+  switch (type()) {
+    case JsonType::kNull:
+      return "null";
+    case JsonType::kBool:
+      return "boolean";
+    case JsonType::kInt:
+    case JsonType::kUint:
+    case JsonType::kFloat:
+      return "number";
+    case JsonType::kString:
+      return "string";
+    case JsonType::kArray:
+      return "array";
+    case JsonType::kObject:
+      return "object";
+  }
+  return "null";
+}
+
+size_t JsonRef::size() const {
+  JsonType t = type();
+  return t == JsonType::kArray || t == JsonType::kObject ? doc_->nodes_[node_].size : 0;
+}
+
+JsonRef JsonRef::Find(std::string_view key) const {
+  if (!is_object()) return {};
+  const JsonDoc::Node& n = doc_->nodes_[node_];
+  const JsonDoc::Member* first = doc_->members_.data() + n.payload;
+  const JsonDoc::Member* last = first + n.size;
+  const char* chars = doc_->chars_.data();
+  const JsonDoc::Member* it =
+      std::lower_bound(first, last, key, [chars](const JsonDoc::Member& m, std::string_view k) {
+        return std::string_view(chars + m.key_offset, m.key_size) < k;
+      });
+  if (it == last || std::string_view(chars + it->key_offset, it->key_size) != key) return {};
+  return JsonRef(doc_, it->value);
+}
+
+std::string_view JsonRef::key(size_t i) const {
+  const JsonDoc::Member& m = doc_->members_[doc_->nodes_[node_].payload + i];
+  return std::string_view(doc_->chars_.data() + m.key_offset, m.key_size);
+}
+
+JsonRef JsonRef::value(size_t i) const {
+  return JsonRef(doc_, doc_->members_[doc_->nodes_[node_].payload + i].value);
+}
+
+JsonRef JsonRef::operator[](size_t i) const {
+  return JsonRef(doc_, doc_->items_[doc_->nodes_[node_].payload + i]);
+}
+
+std::string_view JsonRef::string() const {
+  if (!is_string()) return {};
+  const JsonDoc::Node& n = doc_->nodes_[node_];
+  return std::string_view(doc_->chars_.data() + n.payload, n.size);
+}
+
+bool JsonRef::boolean() const { return doc_->nodes_[node_].payload != 0; }
+int64_t JsonRef::int_value() const { return static_cast<int64_t>(doc_->nodes_[node_].payload); }
+uint64_t JsonRef::uint_value() const { return doc_->nodes_[node_].payload; }
+uint64_t JsonRef::hash() const { return doc_ == nullptr ? 0 : doc_->nodes_[node_].hash; }
+double JsonRef::float_value() const { return std::bit_cast<double>(doc_->nodes_[node_].payload); }
+
+Json JsonRef::ToJson() const {
+  switch (type()) {
+    case JsonType::kNull:
+      return nullptr;
+    case JsonType::kBool:
+      return boolean();
+    case JsonType::kInt:
+      return static_cast<Json::number_integer_t>(int_value());
+    case JsonType::kUint:
+      return static_cast<Json::number_unsigned_t>(uint_value());
+    case JsonType::kFloat:
+      return static_cast<Json::number_float_t>(float_value());
+    case JsonType::kString:
+      return Json::string_t(string());
+    case JsonType::kArray: {
+      Json out = Json::array();
+      Json::array_t& items = out.get_ref<Json::array_t&>();
+      items.reserve(size());
+      for (size_t i = 0; i < size(); ++i) items.push_back((*this)[i].ToJson());
+      return out;
+    }
+    case JsonType::kObject: {
+      Json out = Json::object();
+      Json::object_t& members = out.get_ref<Json::object_t&>();
+      for (size_t i = 0; i < size(); ++i) {
+        // Keys arrive in order: each insertion goes at the end.
+        members.emplace_hint(members.end(), std::string(key(i)), value(i).ToJson());
+      }
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+
+// nlohmann's rules for numbers of different types (basic_json::operator== in 3.11).
+bool NumbersEqual(const JsonRef& a, const JsonRef& b) {
+  const JsonType ta = a.type(), tb = b.type();
+  if (ta == tb) {
+    if (ta == JsonType::kInt) return a.int_value() == b.int_value();
+    if (ta == JsonType::kUint) return a.uint_value() == b.uint_value();
+    return a.float_value() == b.float_value();
+  }
+  auto as_double = [](const JsonRef& v) {
+    return v.type() == JsonType::kInt ? static_cast<double>(v.int_value())
+                                      : static_cast<double>(v.uint_value());
+  };
+  if (ta == JsonType::kFloat) return a.float_value() == as_double(b);
+  if (tb == JsonType::kFloat) return as_double(a) == b.float_value();
+  // One integer, one unsigned: the unsigned value is read as a signed one.
+  if (ta == JsonType::kInt) return a.int_value() == static_cast<int64_t>(b.uint_value());
+  return static_cast<int64_t>(a.uint_value()) == b.int_value();
+}
+
+}  // namespace
+
+bool operator==(const JsonRef& a, const JsonRef& b) {
+  if (a.doc_ == b.doc_ && a.node_ == b.node_ && a.doc_ != nullptr) return true;
+  if (a.is_number() && b.is_number()) return NumbersEqual(a, b);
+  const JsonType t = a.type();
+  if (t != b.type()) return false;
+  switch (t) {
+    case JsonType::kNull:
+      return true;
+    case JsonType::kBool:
+      return a.boolean() == b.boolean();
+    case JsonType::kString:
+      return a.string() == b.string();
+    case JsonType::kArray: {
+      const size_t n = a.size();
+      if (n != b.size()) return false;
+      for (size_t i = 0; i < n; ++i) {
+        if (!(a[i] == b[i])) return false;
+      }
+      return true;
+    }
+    case JsonType::kObject: {
+      const size_t n = a.size();
+      if (n != b.size()) return false;
+      for (size_t i = 0; i < n; ++i) {
+        if (a.key(i) != b.key(i) || !(a.value(i) == b.value(i))) return false;
+      }
+      return true;
+    }
+    default:
+      return false;  // numbers were handled above
+  }
+}
+
+// ---- JsonDoc -----------------------------------------------------------------------------------
+
+namespace {
+
+uint32_t Copy(JsonDocBuilder& b, const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null:
+    case Json::value_t::discarded:
+      return b.Null();
+    case Json::value_t::boolean:
+      return b.Bool(v.get<bool>());
+    case Json::value_t::number_integer:
+      return b.Int(v.get<Json::number_integer_t>());
+    case Json::value_t::number_unsigned:
+      return b.Uint(v.get<Json::number_unsigned_t>());
+    case Json::value_t::number_float:
+      return b.Float(v.get<Json::number_float_t>());
+    case Json::value_t::string:
+      return b.String(v.get_ref<const Json::string_t&>());
+    case Json::value_t::binary:
+      return b.Null();  // never produced by a parser; not JSON
+    case Json::value_t::array: {
+      uint32_t a = b.BeginArray(v.size());
+      size_t i = 0;
+      for (const Json& item : v) {
+        uint32_t node = Copy(b, item);
+        b.SetItem(a, i++, node);
+      }
+      b.EndArray(a);
+      return a;
+    }
+    case Json::value_t::object: {
+      uint32_t o = b.BeginObject(v.size());
+      size_t i = 0;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        uint32_t node = Copy(b, *it);
+        b.SetMember(o, i++, it.key(), node);
+      }
+      b.EndObject(o, i);
+      return o;
+    }
+  }
+  return b.Null();
+}
+
+}  // namespace
+
+JsonDoc JsonDoc::FromJson(const Json& value) {
+  JsonDocBuilder b;
+  Copy(b, value);
+  return std::move(b).Finish();
+}
+
+size_t JsonDoc::MemoryBytes() const {
+  return nodes_.capacity() * sizeof(Node) + members_.capacity() * sizeof(Member) +
+         items_.capacity() * sizeof(uint32_t) + chars_.capacity();
+}
+
+// ---- JsonDocBuilder ----------------------------------------------------------------------------
+
+JsonDocBuilder::JsonDocBuilder(size_t text_size) {
+  // A value takes at least two bytes of text in practice ("1,"); strings take their bytes.
+  doc_.nodes_.reserve(text_size / 8 + 1);
+  doc_.members_.reserve(text_size / 16);
+  doc_.items_.reserve(text_size / 32);
+  doc_.chars_.reserve(text_size / 2);
+}
+
+namespace {
+
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+uint64_t HashOf(JsonType type, uint64_t bits) {
+  return Mix(static_cast<uint64_t>(type) * 0xff51afd7ed558ccdULL, bits);
+}
+
+uint64_t HashBytes(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+}  // namespace
+
+uint32_t JsonDocBuilder::Add(JsonType type, uint32_t size, uint64_t payload, uint64_t hash) {
+  doc_.nodes_.push_back(JsonDoc::Node{type, size, payload, hash});
+  return static_cast<uint32_t>(doc_.nodes_.size() - 1);
+}
+
+uint32_t JsonDocBuilder::Null() { return Add(JsonType::kNull, 0, 0, HashOf(JsonType::kNull, 0)); }
+uint32_t JsonDocBuilder::Bool(bool v) {
+  return Add(JsonType::kBool, 0, v ? 1 : 0, HashOf(JsonType::kBool, v ? 1 : 0));
+}
+uint32_t JsonDocBuilder::Int(int64_t v) {
+  const uint64_t bits = static_cast<uint64_t>(v);
+  return Add(JsonType::kInt, 0, bits, HashOf(JsonType::kInt, bits));
+}
+uint32_t JsonDocBuilder::Uint(uint64_t v) {
+  return Add(JsonType::kUint, 0, v, HashOf(JsonType::kUint, v));
+}
+uint32_t JsonDocBuilder::Float(double v) {
+  const uint64_t bits = std::bit_cast<uint64_t>(v);
+  return Add(JsonType::kFloat, 0, bits, HashOf(JsonType::kFloat, bits));
+}
+
+uint32_t JsonDocBuilder::String(std::string_view v) {
+  uint64_t offset = doc_.chars_.size();
+  doc_.chars_.append(v);
+  return Add(JsonType::kString, static_cast<uint32_t>(v.size()), offset,
+             HashOf(JsonType::kString, HashBytes(v)));
+}
+
+uint32_t JsonDocBuilder::BeginObject(size_t capacity) {
+  uint64_t first = doc_.members_.size();
+  doc_.members_.resize(doc_.members_.size() + capacity);
+  return Add(JsonType::kObject, 0, first, 0);
+}
+
+void JsonDocBuilder::SetMember(uint32_t object, size_t slot, std::string_view key, uint32_t value) {
+  uint32_t offset = static_cast<uint32_t>(doc_.chars_.size());
+  doc_.chars_.append(key);
+  doc_.members_[doc_.nodes_[object].payload + slot] =
+      JsonDoc::Member{offset, static_cast<uint32_t>(key.size()), value};
+}
+
+void JsonDocBuilder::EndObject(uint32_t object, size_t count) {
+  JsonDoc::Member* first = doc_.members_.data() + doc_.nodes_[object].payload;
+  const char* chars = doc_.chars_.data();
+  auto key = [chars](const JsonDoc::Member& m) {
+    return std::string_view(chars + m.key_offset, m.key_size);
+  };
+  // A stable sort keeps equal keys in document order: insertion sort for the usual small or
+  // already ordered objects, std::stable_sort for large unordered ones (hostile input).
+  auto less = [&key](const JsonDoc::Member& x, const JsonDoc::Member& y) {
+    return key(x) < key(y);
+  };
+  if (count > 16 && !std::is_sorted(first, first + count, less)) {
+    std::stable_sort(first, first + count, less);
+  } else {
+    for (size_t i = 1; i < count; ++i) {
+      JsonDoc::Member m = first[i];
+      size_t j = i;
+      while (j > 0 && less(m, first[j - 1])) {
+        first[j] = first[j - 1];
+        --j;
+      }
+      first[j] = m;
+    }
+  }
+  // ...so the last of each run of equal keys is the value that wins, as in nlohmann's parser.
+  size_t out = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (i + 1 < count && key(first[i]) == key(first[i + 1])) continue;
+    first[out++] = first[i];
+  }
+  uint64_t hash = HashOf(JsonType::kObject, out);
+  for (size_t i = 0; i < out; ++i) {
+    hash = Mix(Mix(hash, HashBytes(key(first[i]))), doc_.nodes_[first[i].value].hash);
+  }
+  doc_.nodes_[object].size = static_cast<uint32_t>(out);
+  doc_.nodes_[object].hash = hash;
+}
+
+uint32_t JsonDocBuilder::BeginArray(size_t size) {
+  uint64_t first = doc_.items_.size();
+  doc_.items_.resize(doc_.items_.size() + size);
+  return Add(JsonType::kArray, static_cast<uint32_t>(size), first, 0);
+}
+
+void JsonDocBuilder::SetItem(uint32_t array, size_t slot, uint32_t value) {
+  doc_.items_[doc_.nodes_[array].payload + slot] = value;
+}
+
+void JsonDocBuilder::EndArray(uint32_t array) {
+  JsonDoc::Node& node = doc_.nodes_[array];
+  uint64_t hash = HashOf(JsonType::kArray, node.size);
+  for (size_t i = 0; i < node.size; ++i) {
+    hash = Mix(hash, doc_.nodes_[doc_.items_[node.payload + i]].hash);
+  }
+  doc_.nodes_[array].hash = hash;
+}
+
+JsonDoc JsonDocBuilder::Finish() && { return std::move(doc_); }
+
+}  // namespace driftguard::core
