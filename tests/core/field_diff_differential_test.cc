@@ -19,17 +19,6 @@
 namespace driftguard::core {
 namespace {
 
-// One line per change; values dumped so that 1 and 1.0 (and absent vs null) tell apart.
-std::string Render(const std::vector<FieldChange>& changes) {
-  std::string out;
-  for (const FieldChange& c : changes) {
-    out += c.path + " | " + c.old_pointer + " | " + c.new_pointer + " | " +
-           (c.old_value ? c.old_value->dump() : "<absent>") + " | " +
-           (c.new_value ? c.new_value->dump() : "<absent>") + "\n";
-  }
-  return out;
-}
-
 class Mutator {
  public:
   explicit Mutator(uint32_t seed) : rng_(seed) {}
@@ -188,8 +177,9 @@ TEST(FieldDiffDifferentialTest, MatchesTheJsonTreeImplementationOnMutatedReviews
       if (round % 3 == 0) mutator.Mutate(a, 1);
       for (size_t o = 0; o < option_sets.size(); ++o) {
         for (const SchemaNode* s : {schema, static_cast<const SchemaNode*>(nullptr)}) {
-          const std::string want = Render(testing::DiffObjectsOnJsonTrees(a, b, s, option_sets[o]));
-          const std::string got = Render(DiffObjects(a, b, s, option_sets[o]));
+          const std::string want =
+              testing::RenderChanges(testing::DiffObjectsOnJsonTrees(a, b, s, option_sets[o]));
+          const std::string got = testing::RenderChanges(DiffObjects(a, b, s, option_sets[o]));
           ASSERT_EQ(got, want) << p.label << " round " << round << " options " << o
                                << (s ? " with schema" : " without schema") << "\nold: " << a.dump()
                                << "\nnew: " << b.dump();

@@ -24,16 +24,6 @@ namespace {
 using driftguard::core::Json;
 using namespace driftguard::webhook;
 
-std::string Render(const std::vector<driftguard::core::FieldChange>& changes) {
-  std::string out;
-  for (const auto& c : changes) {
-    out += c.path + "|" + c.old_pointer + "|" + c.new_pointer + "|" +
-           (c.old_value ? c.old_value->dump() : "-") + "|" +
-           (c.new_value ? c.new_value->dump() : "-") + "\n";
-  }
-  return out;
-}
-
 // A desired state for the seeds' objects: Kustomization flux-system/apps declares the podinfo
 // Deployment (namespace demo) and a ConfigMap, as the captured reviews' owner labels name them.
 struct World {
@@ -93,9 +83,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.ignored_pointers = {"/status", "/metadata/resourceVersion"};
   const Json a = request->old_object.ToJson();
   const Json b = request->object.ToJson();
-  if (Render(
+  if (driftguard::testing::RenderChanges(
           driftguard::core::DiffObjects(request->old_object, request->object, schema, options)) !=
-      Render(driftguard::testing::DiffObjectsOnJsonTrees(a, b, schema, options))) {
+      driftguard::testing::RenderChanges(
+          driftguard::testing::DiffObjectsOnJsonTrees(a, b, schema, options))) {
     __builtin_trap();
   }
 

@@ -527,4 +527,14 @@ std::vector<FieldChange> DiffObjectsOnJsonTrees(const Json& a, const Json& b,
   return out;
 }
 
+std::string RenderChanges(const std::vector<FieldChange>& changes) {
+  std::string out;
+  for (const FieldChange& c : changes) {
+    out += c.path + " | " + c.old_pointer + " | " + c.new_pointer + " | " +
+           (c.old_value ? c.old_value->dump() : "<absent>") + " | " +
+           (c.new_value ? c.new_value->dump() : "<absent>") + "\n";
+  }
+  return out;
+}
+
 }  // namespace driftguard::testing

@@ -7,6 +7,7 @@
 #ifndef DRIFTGUARD_TESTS_SUPPORT_FIELD_DIFF_REFERENCE_H_
 #define DRIFTGUARD_TESTS_SUPPORT_FIELD_DIFF_REFERENCE_H_
 
+#include <string>
 #include <vector>
 
 #include "core/field_diff.h"
@@ -19,6 +20,10 @@ namespace driftguard::testing {
 std::vector<core::FieldChange> DiffObjectsOnJsonTrees(const core::Json& a, const core::Json& b,
                                                       const core::SchemaNode* schema,
                                                       const core::DiffOptions& options = {});
+
+// One line per change ("path | old pointer | new pointer | old value | new value", values dumped
+// so that 1 and 1.0, and absent and null, tell apart): what the differential checks compare.
+std::string RenderChanges(const std::vector<core::FieldChange>& changes);
 
 }  // namespace driftguard::testing
 
