@@ -110,7 +110,7 @@ StatusOr<OmitSet> MakeOmitSet(std::span<const std::string_view> pointers) {
 
 // simdjson reads "-0" as the integer 0, while nlohmann types it number_integer (and "0"
 // number_unsigned). True when `text` may hold the token -0 (possibly inside a string: the caller
-// then takes the exact path).
+// then takes the exact path). Only asked when the document holds an integer zero at all.
 bool MayHoldNegativeZeroInteger(std::string_view text) {
   for (size_t i = text.find("-0"); i != std::string_view::npos; i = text.find("-0", i + 1)) {
     if (i + 2 == text.size()) return true;
@@ -172,6 +172,7 @@ class DomConverter {
         return;
       case Type::INT64: {
         int64_t v = e.get_int64().value_unsafe();
+        saw_zero_integer_ = saw_zero_integer_ || v == 0;
         if (v < 0) {
           out = static_cast<Json::number_integer_t>(v);
         } else {
@@ -194,32 +195,37 @@ class DomConverter {
     }
   }
 
+  // Whether an integer 0 was converted (it may have been written -0; see
+  // MayHoldNegativeZeroInteger).
+  bool saw_zero_integer() const { return saw_zero_integer_; }
+
  private:
   const OmitSet* omit_;
+  mutable bool saw_zero_integer_ = false;
 };
 
 // Documents above this size get a parser of their own, so no thread keeps a large buffer.
 constexpr size_t kReusedParserLimit = size_t{1} << 20;
 
-// The fast path. False when simdjson rejects the document or cannot type it exactly; the caller
-// then asks nlohmann.
 // simdjson's DOM of `text` in *root; false when simdjson rejects the document or cannot type it
 // exactly. Large documents get a parser of their own in `own`, which must outlive *root.
 bool SimdjsonParse(std::string_view text, std::optional<simdjson::dom::parser>& own,
                    simdjson::dom::element* root) {
-  if (MayHoldNegativeZeroInteger(text)) return false;
   thread_local simdjson::dom::parser reused;
   simdjson::dom::parser& parser = text.size() <= kReusedParserLimit ? reused : own.emplace();
   return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(*root) ==
          simdjson::SUCCESS;
 }
 
+// The fast path. False when simdjson rejects the document or cannot type it exactly; the caller
+// then asks nlohmann.
 bool ParseWithSimdjson(std::string_view text, const OmitSet& omit, Json* out) {
   std::optional<simdjson::dom::parser> own;
   simdjson::dom::element root;
   if (!SimdjsonParse(text, own, &root)) return false;
-  DomConverter(&omit).Convert(root, *out, 0, omit.pointers.empty() ? 0 : omit.AllMask());
-  return true;
+  DomConverter converter(&omit);
+  converter.Convert(root, *out, 0, omit.pointers.empty() ? 0 : omit.AllMask());
+  return !(converter.saw_zero_integer() && MayHoldNegativeZeroInteger(text));
 }
 
 // Builds a JsonDoc from simdjson's DOM with DomConverter's typing and omissions.
@@ -274,6 +280,7 @@ class DocConverter {
         return b_->String(e.get_string().value_unsafe());
       case Type::INT64: {
         int64_t v = e.get_int64().value_unsafe();
+        saw_zero_integer_ = saw_zero_integer_ || v == 0;
         return v < 0 ? b_->Int(v) : b_->Uint(static_cast<uint64_t>(v));
       }
       case Type::UINT64:
@@ -288,9 +295,12 @@ class DocConverter {
     return b_->Null();
   }
 
+  bool saw_zero_integer() const { return saw_zero_integer_; }
+
  private:
   const OmitSet* omit_;
   JsonDocBuilder* b_;
+  mutable bool saw_zero_integer_ = false;
 };
 
 bool ParseDocWithSimdjson(std::string_view text, const OmitSet& omit, JsonDoc* out) {
@@ -298,7 +308,9 @@ bool ParseDocWithSimdjson(std::string_view text, const OmitSet& omit, JsonDoc* o
   simdjson::dom::element root;
   if (!SimdjsonParse(text, own, &root)) return false;
   JsonDocBuilder builder(text.size());
-  DocConverter(&omit, &builder).Convert(root, 0, omit.pointers.empty() ? 0 : omit.AllMask());
+  DocConverter converter(&omit, &builder);
+  converter.Convert(root, 0, omit.pointers.empty() ? 0 : omit.AllMask());
+  if (converter.saw_zero_integer() && MayHoldNegativeZeroInteger(text)) return false;
   *out = std::move(builder).Finish();
   return true;
 }
