@@ -41,31 +41,7 @@ get() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$out"; }
 
 # --- 2. The webhook holding the same objects.
 "$DRIFTGUARD" certs generate --out-dir "$S/certs" --ip 127.0.0.1 >/dev/null
-cat >"$S/config.yaml" <<EOF
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m
-  url: file://$repo
-  ref:
-    branch: main
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m
-  path: ./overlay
-  prune: true
-  sourceRef:
-    kind: GitRepository
-    name: apps
-EOF
+flux_config "file://$repo" apps:./overlay >"$S/config.yaml"
 port="$(free_port)"
 start_ns="$(date +%s%N)"
 "$DRIFTGUARD" webhook --config "$S/config.yaml" --tls-cert-file "$S/certs/tls.crt" \

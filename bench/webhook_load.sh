@@ -128,43 +128,9 @@ git -C "$repo" add -A
 git -C "$repo" commit -q -m "podinfo + filler"
 
 "$DRIFTGUARD" certs generate --out-dir "$S/certs" --ip 127.0.0.1 >/dev/null
-cat >"$S/config.yaml" <<EOF
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m
-  url: file://$repo
-  ref:
-    branch: main
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m
-  path: ./apps
-  prune: true
-  sourceRef:
-    kind: GitRepository
-    name: apps
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: filler
-  namespace: flux-system
-spec:
-  interval: 10m
-  path: ./filler/overlay
-  prune: true
-  sourceRef:
-    kind: GitRepository
-    name: apps
+{
+  flux_config "file://$repo" apps:./apps filler:./filler/overlay
+  cat <<EOF
 ---
 apiVersion: driftguard.io/v1alpha1
 kind: GuardConfig
@@ -172,6 +138,7 @@ spec:
   defaultMode: enforce
   protect: all
 EOF
+} >"$S/config.yaml"
 
 # --- driftguard.
 dg_port="$(free_port)"

@@ -207,8 +207,7 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
 
   ASSIGN_OR_RETURN(out.object, ObjectOrNull(request, "object", "request.object"));
   ASSIGN_OR_RETURN(out.old_object, ObjectOrNull(request, "oldObject", "request.oldObject"));
-  ASSIGN_OR_RETURN(JsonRef options, ObjectOrNull(request, "options", "request.options"));
-  out.options = options.ToJson();
+  ASSIGN_OR_RETURN(out.options, ObjectOrNull(request, "options", "request.options"));
   out.document = std::move(doc);
   return out;
 }

@@ -84,13 +84,13 @@ struct AdmissionRequest {
   std::string namespace_;  // empty for cluster-scoped resources
   Operation operation = Operation::kCreate;
   UserInfo user_info;
-  // The objects as sent, minus metadata.managedFields (see above): views into `document`, which
-  // copies of the request share (it is immutable).
+  // The objects as sent, minus metadata.managedFields (see above), and the options: views into
+  // `document`, which copies of the request share (it is immutable).
   core::JsonRef object;      // null when absent (DELETE)
   core::JsonRef old_object;  // null when absent (CREATE, CONNECT)
+  core::JsonRef options;     // CreateOptions/UpdateOptions/DeleteOptions, or null
   std::shared_ptr<const core::JsonDoc> document;
   bool dry_run = false;
-  core::Json options;  // CreateOptions/UpdateOptions/DeleteOptions, or null
 
   // Points object/old_object at copies of the given values (null: absent), in a document of their
   // own; for requests built in code (tests, the demo).

@@ -106,3 +106,39 @@ proc_mib() { awk -v f="$2:" '$1 == f { printf "%.1f\n", $2 / 1024 }' "/proc/$1/s
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+
+# flux_config URL NAME:PATH...: on stdout, a driftguard config holding GitRepository
+# flux-system/apps (URL, branch main) and one Kustomization per NAME:PATH (prune on, source apps).
+flux_config() {
+  local url="$1" ks
+  shift
+  cat <<YAML
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  url: $url
+  ref:
+    branch: main
+YAML
+  for ks in "$@"; do
+    cat <<YAML
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: ${ks%%:*}
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ${ks#*:}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: apps
+YAML
+  done
+}

@@ -51,8 +51,8 @@ TEST(DecodeAdmissionReviewTest, CapturedConfigMapPatchV1) {
   EXPECT_EQ(r.object.ToJson()["data"], Json({{"a", "9"}}));
   EXPECT_EQ(r.old_object.ToJson()["data"], Json({{"a", "1"}}));
   EXPECT_FALSE(r.dry_run);
-  EXPECT_EQ(r.options["kind"], "UpdateOptions");
-  EXPECT_EQ(r.options["fieldManager"], "kubectl-edit");
+  EXPECT_EQ(r.options.Find("kind").string(), "UpdateOptions");
+  EXPECT_EQ(r.options.Find("fieldManager").string(), "kubectl-edit");
 }
 
 TEST(DecodeAdmissionReviewTest, CapturedConfigMapPatchV1beta1) {
@@ -62,7 +62,7 @@ TEST(DecodeAdmissionReviewTest, CapturedConfigMapPatchV1beta1) {
   EXPECT_EQ(r.operation, Operation::kUpdate);
   EXPECT_EQ(r.object.ToJson()["data"], Json({{"a", "1"}, {"q", "1"}}));
   EXPECT_EQ(r.old_object.ToJson()["data"], Json({{"a", "1"}}));
-  EXPECT_EQ(r.options["fieldManager"], "kubectl-patch");
+  EXPECT_EQ(r.options.Find("fieldManager").string(), "kubectl-patch");
 }
 
 TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
@@ -102,7 +102,7 @@ TEST(DecodeAdmissionReviewTest, OnlyTopLevelManagedFieldsOfTheObjectsAreLeftOut)
                         R"("spec":{"metadata":{"managedFields":[1]}}})"));
   EXPECT_EQ(r.old_object.ToJson(),
             Json::parse(R"({"metadata":{"name":"a"},"list":[{"metadata":{"managedFields":2}}]})"));
-  EXPECT_EQ(r.options, Json::parse(R"({"metadata":{"managedFields":3}})"));
+  EXPECT_EQ(r.options.ToJson(), Json::parse(R"({"metadata":{"managedFields":3}})"));
 }
 
 TEST(DecodeAdmissionReviewTest, DeleteHasOldObjectOnly) {
@@ -110,7 +110,7 @@ TEST(DecodeAdmissionReviewTest, DeleteHasOldObjectOnly) {
   EXPECT_EQ(r.operation, Operation::kDelete);
   EXPECT_TRUE(r.object.is_null());
   EXPECT_EQ(r.old_object.ToJson()["metadata"]["name"], "podinfo");
-  EXPECT_EQ(r.options["propagationPolicy"], "Background");
+  EXPECT_EQ(r.options.Find("propagationPolicy").string(), "Background");
 }
 
 TEST(DecodeAdmissionReviewTest, ScaleSubresourceCarriesScaleObjects) {
