@@ -785,31 +785,56 @@ Status RunInCluster(const RunOptions& options, core::KubeConfig kube, core::Flux
   std::unique_ptr<reconciler::DriftRepairer> repairer;
   std::unique_ptr<reconciler::LeaderElector> elector;
   // Full mode on the cluster's objects: the leader writes each GitRepository's status when its
-  // fetched revision or error changes.
+  // fetched revision or error changes. The latest fetch of every repository is kept, so a replica
+  // that becomes the leader after a fetch writes its status then, not at the next fetch.
   reconciler::SourceSync::FetchObserver fetch_observer;
+  struct RepoFetch {
+    core::GitRepository repo;
+    std::string revision;
+    core::Status error;
+  };
   std::mutex repo_status_mu;
+  std::map<std::string, RepoFetch> repo_fetches;           // guarded by repo_status_mu
   std::map<std::string, std::string> repo_status_written;  // guarded by repo_status_mu
+  std::function<void(const RepoFetch&)> write_repo_status;
+  std::function<void()> write_all_repo_statuses;
   if (full && from_cluster) {
-    fetch_observer = [&, client = client.get()](const core::GitRepository& repo,
-                                                const std::string& revision,
-                                                const core::Status& error) {
-      if (elector && !elector->IsLeader()) return;
+    write_repo_status = [&, client = client.get()](const RepoFetch& fetch) {
+      const core::GitRepository& repo = fetch.repo;
       const int64_t generation = repo.object["metadata"].value("generation", int64_t{0});
       const std::string key = repo.namespace_ + "/" + repo.name;
       const std::string state =
-          revision + "\n" + error.ToString() + "\n" + std::to_string(generation);
+          fetch.revision + "\n" + fetch.error.ToString() + "\n" + std::to_string(generation);
       {
         std::lock_guard lock(repo_status_mu);
         if (repo_status_written[key] == state) return;
       }
       Status written = reconciler::WriteGitRepositoryStatus(
-          client, repo, revision, error, generation, std::chrono::system_clock::now());
+          client, repo, fetch.revision, fetch.error, generation, std::chrono::system_clock::now());
       if (!written.ok()) {
         log->warn("GitRepository {}: writing status: {}", key, written.message());
         return;
       }
       std::lock_guard lock(repo_status_mu);
       repo_status_written[key] = state;
+    };
+    write_all_repo_statuses = [&] {
+      std::vector<RepoFetch> fetches;
+      {
+        std::lock_guard lock(repo_status_mu);
+        for (const auto& [key, fetch] : repo_fetches) fetches.push_back(fetch);
+      }
+      for (const RepoFetch& fetch : fetches) write_repo_status(fetch);
+    };
+    fetch_observer = [&](const core::GitRepository& repo, const std::string& revision,
+                         const core::Status& error) {
+      RepoFetch fetch{repo, revision, error};
+      {
+        std::lock_guard lock(repo_status_mu);
+        repo_fetches[repo.namespace_ + "/" + repo.name] = fetch;
+      }
+      if (elector && !elector->IsLeader()) return;
+      write_repo_status(fetch);
     };
   }
   reconciler::SourceSyncOptions sync_options;
@@ -830,9 +855,10 @@ Status RunInCluster(const RunOptions& options, core::KubeConfig kube, core::Flux
       RETURN_IF_ERROR(election.Validate());
       reconciler::DriftRepairer* raw_repairer = repairer.get();
       reconciler::LeaderCallbacks callbacks;
-      callbacks.on_started_leading = [raw_repairer, log] {
+      callbacks.on_started_leading = [raw_repairer, log, &write_all_repo_statuses] {
         log->info("became the leader: applying, pruning and repairing drift");
         raw_repairer->SetEnabled(true);
+        if (write_all_repo_statuses) write_all_repo_statuses();
       };
       callbacks.on_stopped_leading = [raw_repairer, log] {
         log->warn("stopped leading: no more writes from this replica");
