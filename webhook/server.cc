@@ -1,23 +1,21 @@
 #include "webhook/server.h"
 
-#include <fcntl.h>
 #include <httplib.h>
 #include <openssl/ssl.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
-#include <deque>
-#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "core/log.h"
+#include "webhook/internal/http_request_parser.h"
 #include "webhook/internal/tls_credentials.h"
+#include "webhook/internal/tls_http_server.h"
 
 namespace driftguard::webhook {
 namespace {
@@ -96,7 +94,7 @@ bool IsJsonContentType(const std::string& value) {
   return true;
 }
 
-// Bodies for statuses that httplib answers on its own.
+// Bodies for statuses the metrics listener's httplib answers on its own.
 std::string StatusText(int status) {
   switch (status) {
     case 400:
@@ -105,26 +103,13 @@ std::string StatusText(int status) {
       return "no such path";
     case 408:
       return "request not received within the read timeout";
+    case 413:
+      return "request body too large";
     case 414:
       return "request URI too long";
     default:
       return "HTTP status " + std::to_string(status);
   }
-}
-
-// Largest request body buffer a worker keeps between requests.
-constexpr size_t kKeptBodyCapacity = 256 * 1024;
-
-// The request's Content-Length, or 0 when absent or not a plain decimal number.
-size_t ContentLength(const httplib::Request& req) {
-  auto it = req.headers.find("Content-Length");
-  if (it == req.headers.end()) return 0;
-  size_t n = 0;
-  for (char c : it->second) {
-    if (c < '0' || c > '9' || n > (size_t{1} << 40)) return 0;
-    n = n * 10 + static_cast<size_t>(c - '0');
-  }
-  return n;
 }
 
 void SetText(httplib::Response& res, int status, std::string text) {
@@ -133,160 +118,30 @@ void SetText(httplib::Response& res, int status, std::string text) {
   res.set_content(std::move(text), kTextPlain);
 }
 
-// Bounds the time a client may take to deliver one request on the TLS listener.
-//
-// httplib bounds each read (read_timeout) but not a request as a whole, so a client sending one
-// byte per read_timeout would hold its worker forever. Each TLS worker owns a Slot holding a
-// duplicate of its connection's socket and the deadline of the request being read; a watchdog
-// thread shuts overdue sockets down, which fails the worker's pending read and closes the
-// connection. The duplicate keeps the socket number ours until the connection task ends, so a
-// shutdown can never reach a later connection that reused the number.
-class RequestDeadlines {
- public:
-  struct Slot {
-    RequestDeadlines* owner = nullptr;
-    std::mutex mu;  // guards fd
-    int fd = -1;    // duplicate of the connection's socket; -1 between connections
-    std::atomic<int64_t> deadline_ns{kNever};
-  };
+void SetText(internal::HttpResponse& res, int status, std::string_view text) {
+  res.status = status;
+  res.content_type = kTextPlain;
+  res.body.assign(text);
+  if (text.empty() || text.back() != '\n') res.body += '\n';
+}
 
-  RequestDeadlines(size_t slots, std::chrono::milliseconds limit, std::chrono::milliseconds idle)
-      : slots_(slots), limit_(limit), idle_(idle) {
-    for (Slot& s : slots_) s.owner = this;
-  }
+// The paths counted under their own label in driftguard_webhook_http_requests_total; index 0 is
+// "other".
+constexpr std::array<std::string_view, 5> kCountedPaths = {"other", "/validate", "/mutate",
+                                                           "/healthz", "/readyz"};
+constexpr int kMinCountedStatus = 100;
+constexpr int kMaxCountedStatus = 599;
 
-  Slot& slot(size_t i) { return slots_[i]; }
-
-  // The worker's slot, set on the TLS pool's threads only.
-  static Slot*& Current() {
-    thread_local Slot* slot = nullptr;
-    return slot;
-  }
-
-  // OpenSSL info callback: at the start of a connection's TLS handshake on a TLS worker, the
-  // first request's clock starts.
-  static void OnTlsInfo(const SSL* ssl, int where, int /*ret*/) {
-    if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
-    if (Slot* s = Current()) s->owner->Arm(SSL_get_fd(ssl));
-  }
-  void Arm(int fd) {
-    Slot* s = Current();
-    if (s == nullptr || fd < 0) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    if (s->fd >= 0) return;  // already armed for this connection
-    s->fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    s->deadline_ns.store(Now() + limit_ns(), std::memory_order_relaxed);
-  }
-  // The request has been read: nothing more to bound until the answer is written.
-  static void Disarm() {
-    if (Slot* s = Current()) s->deadline_ns.store(kNever, std::memory_order_relaxed);
-  }
-  // The answer was written; the next request on this keep-alive connection may first idle for
-  // up to keep_alive_timeout.
-  void Rearm() {
-    if (Slot* s = Current()) {
-      s->deadline_ns.store(Now() + idle_ns() + limit_ns(), std::memory_order_relaxed);
-    }
-  }
-  // The connection task ended (the socket is closed).
-  static void Release() {
-    Slot* s = Current();
-    if (s == nullptr) return;
-    std::lock_guard<std::mutex> lock(s->mu);
-    if (s->fd >= 0) ::close(s->fd);
-    s->fd = -1;
-    s->deadline_ns.store(kNever, std::memory_order_relaxed);
-  }
-
-  // Shuts down every overdue connection; returns how many.
-  size_t CutOverdue() {
-    size_t cut = 0;
-    const int64_t now = Now();
-    for (Slot& s : slots_) {
-      if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
-      std::lock_guard<std::mutex> lock(s.mu);
-      if (s.fd < 0 || s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
-      ::shutdown(s.fd, SHUT_RDWR);
-      s.deadline_ns.store(kNever, std::memory_order_relaxed);
-      ++cut;
-    }
-    return cut;
-  }
-
-  // How often the watchdog looks: a tenth of the limit, within [10 ms, 250 ms].
-  std::chrono::milliseconds tick() const {
-    return std::clamp(limit_ / 10, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
-  }
-
- private:
-  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-  static int64_t Now() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  int64_t limit_ns() const { return std::chrono::nanoseconds(limit_).count(); }
-  int64_t idle_ns() const { return std::chrono::nanoseconds(idle_).count(); }
-
-  std::deque<Slot> slots_;  // Slot is neither copyable nor movable
-  const std::chrono::milliseconds limit_;
-  const std::chrono::milliseconds idle_;
-};
-
-// httplib's fixed pool, with each worker bound to its deadline slot. Like httplib::ThreadPool,
-// shutdown() runs the queued connections before joining.
-class DeadlinePool : public httplib::TaskQueue {
- public:
-  DeadlinePool(size_t threads, RequestDeadlines* deadlines) {
-    for (size_t i = 0; i < threads; ++i) {
-      threads_.emplace_back([this, slot = &deadlines->slot(i)] { Work(slot); });
-    }
-  }
-  ~DeadlinePool() override { shutdown(); }
-
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-
- private:
-  void Work(RequestDeadlines::Slot* slot) {
-    RequestDeadlines::Current() = slot;
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;  // stopping, nothing queued
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-      RequestDeadlines::Release();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
+// Largest number of event-loop threads the default picks.
+constexpr size_t kMaxDefaultWorkerThreads = 16;
+// Open HTTPS connections per server; more are accepted and closed at once.
+constexpr size_t kMaxConnections = 10000;
 
 }  // namespace
+
+size_t DefaultWebhookWorkerThreads() {
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, kMaxDefaultWorkerThreads);
+}
 
 Status WebhookServerOptions::Validate() const {
   if (bind_address.empty()) return core::InvalidArgumentError("bind_address is empty");
@@ -332,7 +187,11 @@ class WebhookServer::Impl {
         hooks_(std::move(hooks)),
         log_(core::Logger("webhook")) {}
 
-  ~Impl() { Stop(); }
+  ~Impl() {
+    Stop();
+    tls_.reset();
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  }
 
   Status Start() {
     if (started_) return core::FailedPreconditionError("WebhookServer::Start called twice");
@@ -348,42 +207,66 @@ class WebhookServer::Impl {
 
     RETURN_IF_ERROR(RegisterMetrics());
 
-    deadlines_ = std::make_unique<RequestDeadlines>(
-        options_.worker_threads, options_.request_deadline, options_.keep_alive_timeout);
-    Status setup_status;
-    tls_ = std::make_unique<httplib::SSLServer>(
-        [this, &setup_status](SSL_CTX& ctx) { return SetUpSslContext(ctx, &setup_status); });
-    if (!setup_status.ok()) return setup_status;
-    if (!tls_->is_valid()) return core::InternalError("cannot create the TLS context");
-    ConfigureTls(*tls_);
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (ctx_ == nullptr) {
+      return core::InternalError("cannot create the TLS context: " + internal::TakeOpenSslError());
+    }
+    RETURN_IF_ERROR(SetUpSslContext(*ctx_));
 
-    RETURN_IF_ERROR(Bind(*tls_, options_.bind_address, options_.secure_port, &secure_port_)
-                        .WithPrefix("secure listener"));
+    internal::TlsHttpServerOptions http;
+    http.bind_address = options_.bind_address;
+    http.port = options_.secure_port;
+    http.loops = options_.worker_threads;
+    http.max_connections = kMaxConnections;
+    http.limits.max_body_bytes = options_.max_body_bytes;
+    http.read_timeout = options_.read_timeout;
+    http.write_timeout = options_.write_timeout;
+    http.request_deadline = options_.request_deadline;
+    http.keep_alive_timeout = options_.keep_alive_timeout;
+    http.keep_alive_max_requests = options_.keep_alive_max_requests;
+    internal::TlsHttpServerCallbacks callbacks;
+    callbacks.serve = [this](const internal::HttpRequest& req, internal::HttpResponse& res) {
+      Serve(req, res);
+    };
+    callbacks.on_response = [this](std::string_view path, int status) {
+      CountRequest(path, status);
+    };
+    callbacks.on_deadline_cut = [this] {
+      if (deadline_cut_ != nullptr) deadline_cut_->Inc();
+    };
+    tls_ = std::make_unique<internal::TlsHttpServer>(http, ctx_, std::move(callbacks), log_);
+    RETURN_IF_ERROR(tls_->Start().WithPrefix("secure listener"));
+    secure_port_.store(tls_->port());
+
     if (!options_.metrics_bind_address.empty()) {
-      ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(options_.metrics_bind_address));
-      metrics_ = std::make_unique<httplib::Server>();
-      ConfigureMetrics(*metrics_);
-      Status bound = Bind(*metrics_, hp.host, hp.port, &metrics_port_);
+      auto hp = ParseHostPort(options_.metrics_bind_address);
+      Status bound = hp.status();
+      if (hp.ok()) {
+        metrics_ = std::make_unique<httplib::Server>();
+        ConfigureMetrics(*metrics_);
+        bound = Bind(*metrics_, hp->host, hp->port, &metrics_port_);
+      }
       if (!bound.ok()) {
+        tls_->Stop();
         tls_.reset();
+        metrics_.reset();
         return bound.WithPrefix("metrics listener");
       }
     }
 
-    tls_thread_ = std::thread([this] { tls_->listen_after_bind(); });
     if (metrics_) metrics_thread_ = std::thread([this] { metrics_->listen_after_bind(); });
     watcher_thread_ = std::thread([this] { WatchCertificates(); });
-    deadline_thread_ = std::thread([this] { WatchDeadlines(); });
-    // Stop() is only effective once the accept loops run; wait for them (microseconds).
+    // Stop() reaches the metrics listener only once its accept loop runs; wait for it.
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!tls_->is_running() || (metrics_ && !metrics_->is_running())) {
+    while (metrics_ && !metrics_->is_running()) {
       if (std::chrono::steady_clock::now() > give_up) {
-        return core::InternalError("the listeners did not start within 10s");
+        return core::InternalError("the metrics listener did not start within 10s");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    log_->info("serving admission reviews on https://{}:{} (metrics: {})", options_.bind_address,
-               secure_port_.load(),
+    serving_ = true;
+    log_->info("serving admission reviews on https://{}:{} with {} event loop(s) (metrics: {})",
+               options_.bind_address, secure_port_.load(), options_.worker_threads,
                metrics_ ? "http://" + options_.metrics_bind_address + " port " +
                               std::to_string(metrics_port_.load())
                         : std::string("disabled"));
@@ -397,14 +280,11 @@ class WebhookServer::Impl {
       stopping_ = true;
     }
     watch_cv_.notify_all();
-    const bool was_serving = tls_thread_.joinable();
     if (watcher_thread_.joinable()) watcher_thread_.join();
-    if (tls_) tls_->stop();
+    if (tls_) tls_->Stop();
     if (metrics_) metrics_->stop();
-    if (tls_thread_.joinable()) tls_thread_.join();
     if (metrics_thread_.joinable()) metrics_thread_.join();
-    if (deadline_thread_.joinable()) deadline_thread_.join();
-    if (was_serving) log_->info("webhook server stopped");
+    if (serving_) log_->info("webhook server stopped");
   }
 
   int secure_port() const { return secure_port_.load(); }
@@ -437,13 +317,26 @@ class WebhookServer::Impl {
     return core::OkStatus();
   }
 
-  void CountRequest(const httplib::Request& req, const httplib::Response& res) {
+  // Called from the loop threads for every answer; the counter of each (path, code) is looked up
+  // in the registry once and cached.
+  void CountRequest(std::string_view path, int status) {
     if (http_requests_ == nullptr) return;
-    std::string_view path = "other";
-    for (std::string_view known : {"/validate", "/mutate", "/healthz", "/readyz"}) {
-      if (req.path == known) path = known;
+    size_t p = 0;
+    for (size_t i = 1; i < kCountedPaths.size(); ++i) {
+      if (path == kCountedPaths[i]) p = i;
     }
-    http_requests_->WithLabels({path, std::to_string(res.status)}).Inc();
+    if (status < kMinCountedStatus || status > kMaxCountedStatus) {
+      http_requests_->WithLabels({kCountedPaths[p], std::to_string(status)}).Inc();
+      return;
+    }
+    std::atomic<core::Counter*>& slot =
+        counters_[p][static_cast<size_t>(status - kMinCountedStatus)];
+    core::Counter* counter = slot.load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      counter = &http_requests_->WithLabels({kCountedPaths[p], std::to_string(status)});
+      slot.store(counter, std::memory_order_release);
+    }
+    counter->Inc();
   }
 
   std::shared_ptr<const TlsCredentials> CurrentCredentials() const {
@@ -461,36 +354,61 @@ class WebhookServer::Impl {
     return creds != nullptr && creds->ApplyTo(ssl) ? 1 : 0;
   }
 
-  bool SetUpSslContext(SSL_CTX& ctx, Status* status) {
+  Status SetUpSslContext(SSL_CTX& ctx) {
     if (SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(&ctx, kTls12Ciphers) != 1) {
-      *status = core::InternalError("TLS setup: " + internal::TakeOpenSslError());
-      return false;
+      return core::InternalError("TLS setup: " + internal::TakeOpenSslError());
     }
     SSL_CTX_set_options(
         &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, this);
-    SSL_CTX_set_info_callback(&ctx, &RequestDeadlines::OnTlsInfo);
     if (!options_.client_ca_file.empty()) {
       const char* ca = options_.client_ca_file.c_str();
       if (SSL_CTX_load_verify_locations(&ctx, ca, nullptr) != 1) {
-        *status = core::InvalidArgumentError(
+        return core::InvalidArgumentError(
             options_.client_ca_file + ": cannot load client CA: " + internal::TakeOpenSslError());
-        return false;
       }
       STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca);
       if (names == nullptr) {
-        *status =
-            core::InvalidArgumentError(options_.client_ca_file + ": no CA certificate in the file");
-        return false;
+        return core::InvalidArgumentError(options_.client_ca_file +
+                                          ": no CA certificate in the file");
       }
       SSL_CTX_set_client_CA_list(&ctx, names);
       SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
-    return true;
+    return core::OkStatus();
   }
 
-  void ConfigureCommon(httplib::Server& server) {
+  // Routes one HTTPS request (on a loop thread).
+  void Serve(const internal::HttpRequest& req, internal::HttpResponse& res) {
+    const std::string_view path = req.path();
+    const std::string& method = req.method;
+    if (path == "/validate" || path == "/mutate") {
+      if (method != "POST") return MethodNotAllowed(res, method, path, "POST");
+      return ServeReview(
+          req, res, path == "/validate" ? &AdmissionHandler::Validate : &AdmissionHandler::Mutate);
+    }
+    if (path == "/healthz" || path == "/readyz") {
+      const bool head = method == "HEAD";
+      if (method != "GET" && !head) return MethodNotAllowed(res, method, path, "GET, HEAD");
+      if (path == "/healthz") {
+        SetText(res, 200, "ok");
+      } else {
+        ServeReadyz(res);
+      }
+      res.omit_body = head;
+      return;
+    }
+    SetText(res, 404, "no such path: " + std::string(path));
+  }
+
+  static void MethodNotAllowed(internal::HttpResponse& res, const std::string& method,
+                               std::string_view path, std::string_view allow) {
+    res.extra_headers = "Allow: " + std::string(allow) + "\r\n";
+    SetText(res, 405, "method " + method + " is not allowed on " + std::string(path));
+  }
+
+  void ConfigureMetrics(httplib::Server& server) {
     server.set_read_timeout(
         std::chrono::duration_cast<std::chrono::microseconds>(options_.read_timeout));
     server.set_write_timeout(
@@ -498,19 +416,12 @@ class WebhookServer::Impl {
     server.set_keep_alive_timeout(options_.keep_alive_timeout.count());
     server.set_keep_alive_max_count(options_.keep_alive_max_requests);
     server.set_payload_max_length(options_.max_body_bytes);
-    // Answers are written as headers then body; without TCP_NODELAY the second write waits for the
-    // client's delayed ACK (~40 ms per request on keep-alive connections).
     server.set_tcp_nodelay(true);
     // Fills the body of statuses httplib produces itself (413, 404, 400 on unreadable requests).
-    server.set_error_handler(httplib::Server::HandlerWithResponse(
-        [this](const httplib::Request&, httplib::Response& res) {
-          RequestDeadlines::Disarm();
+    server.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          if (res.status == 413) {
-            SetText(res, 413, TooLargeText());
-          } else {
-            SetText(res, res.status, StatusText(res.status));
-          }
+          SetText(res, res.status, StatusText(res.status));
           return httplib::Server::HandlerResponse::Handled;
         }));
     server.set_exception_handler(
@@ -518,41 +429,8 @@ class WebhookServer::Impl {
           log_->error("unhandled exception serving {} {}", req.method, req.path);
           SetText(res, 500, kInternalErrorText);
         });
-  }
-
-  void ConfigureTls(httplib::Server& server) {
-    ConfigureCommon(server);
-    server.new_task_queue = [this] {
-      return new DeadlinePool(options_.worker_threads, deadlines_.get());
-    };
-    // Called once the answer is written: the clock of the next request on the connection starts.
-    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      deadlines_->Rearm();
-      CountRequest(req, res);
-    });
-    server.Post("/validate", [this](const httplib::Request& req, httplib::Response& res,
-                                    const httplib::ContentReader& reader) {
-      ServeReview(req, res, reader, &AdmissionHandler::Validate);
-    });
-    server.Post("/mutate", [this](const httplib::Request& req, httplib::Response& res,
-                                  const httplib::ContentReader& reader) {
-      ServeReview(req, res, reader, &AdmissionHandler::Mutate);
-    });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      RequestDeadlines::Disarm();
-      SetText(res, 200, "ok");
-    });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-      RequestDeadlines::Disarm();
-      ServeReadyz(res);
-    });
-    RegisterFallbacks(server, {"/validate", "/mutate", "/healthz", "/readyz"});
-  }
-
-  void ConfigureMetrics(httplib::Server& server) {
-    ConfigureCommon(server);
     server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-    server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       try {
         std::string body = hooks_.metrics    ? hooks_.metrics()
                            : hooks_.registry ? hooks_.registry->Render()
@@ -567,21 +445,12 @@ class WebhookServer::Impl {
         SetText(res, 500, kInternalErrorText);
       }
     });
-    RegisterFallbacks(server, {"/metrics"});
-  }
-
-  // After the real routes: a known path with another method → 405, anything else → 404.
-  static void RegisterFallbacks(httplib::Server& server, std::vector<std::string> known) {
-    auto fallback = [known = std::move(known)](const httplib::Request& req,
-                                               httplib::Response& res) {
-      RequestDeadlines::Disarm();
-      for (const std::string& path : known) {
-        if (req.path == path) {
-          bool post = path == "/validate" || path == "/mutate";
-          res.set_header("Allow", post ? "POST" : "GET, HEAD");
-          SetText(res, 405, "method " + req.method + " is not allowed on " + path);
-          return;
-        }
+    // After the real route: another method on /metrics → 405, anything else → 404.
+    auto fallback = [](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/metrics") {
+        res.set_header("Allow", "GET, HEAD");
+        SetText(res, 405, "method " + req.method + " is not allowed on /metrics");
+        return;
       }
       SetText(res, 404, "no such path: " + req.path);
     };
@@ -593,12 +462,7 @@ class WebhookServer::Impl {
     server.Options(".*", fallback);
   }
 
-  std::string TooLargeText() const {
-    return "request body exceeds the limit of " + std::to_string(options_.max_body_bytes) +
-           " bytes";
-  }
-
-  void ServeReadyz(httplib::Response& res) {
+  void ServeReadyz(internal::HttpResponse& res) {
     try {
       Status ready = hooks_.readiness ? hooks_.readiness() : core::OkStatus();
       if (ready.ok()) {
@@ -615,53 +479,17 @@ class WebhookServer::Impl {
     }
   }
 
-  void ServeReview(const httplib::Request& req, httplib::Response& res,
-                   const httplib::ContentReader& reader,
+  void ServeReview(const internal::HttpRequest& req, internal::HttpResponse& res,
                    AdmissionResponse (AdmissionHandler::*decide)(const AdmissionRequest&)) {
     try {
-      // One body buffer per worker, reused across requests: a review is ~10 KB and growing a new
-      // string for each one costs several large allocations per request. A buffer grown by an
-      // unusually large body is released afterwards.
-      thread_local std::string body;
-      body.clear();
-      if (body.capacity() > kKeptBodyCapacity) body.shrink_to_fit();
-      if (size_t announced = ContentLength(req); announced <= options_.max_body_bytes) {
-        body.reserve(announced);
-      }
-      bool too_large = false;
-      bool too_slow = false;
-      const auto start = std::chrono::steady_clock::now();
-      const auto deadline = start + options_.read_timeout;
-      bool read = reader([&](const char* data, size_t length) {
-        if (body.size() + length > options_.max_body_bytes) {
-          too_large = true;
-          return false;
-        }
-        if (std::chrono::steady_clock::now() > deadline) {
-          too_slow = true;
-          return false;
-        }
-        body.append(data, length);
-        return true;
-      });
-      RequestDeadlines::Disarm();
-      if (!read) {
-        if (too_large || res.status == 413) {
-          SetText(res, 413, TooLargeText());
-        } else if (too_slow || std::chrono::steady_clock::now() - start >= options_.read_timeout) {
-          SetText(res, 408, "request body not received within the read timeout");
-        } else {
-          SetText(res, 400, "cannot read the request body");
-        }
-        return;
-      }
-      if (!IsJsonContentType(req.get_header_value("Content-Type"))) {
+      const std::string* content_type = req.FindHeader("Content-Type");
+      if (!IsJsonContentType(content_type != nullptr ? *content_type : std::string())) {
         SetText(res, 415,
                 "Content-Type must be application/json, got \"" +
-                    req.get_header_value("Content-Type") + "\"");
+                    (content_type != nullptr ? *content_type : std::string()) + "\"");
         return;
       }
-      core::StatusOr<AdmissionRequest> request = DecodeAdmissionReview(body);
+      core::StatusOr<AdmissionRequest> request = DecodeAdmissionReview(req.body);
       if (!request.ok()) {
         SetText(res, 400, request.status().message());
         return;
@@ -669,18 +497,19 @@ class WebhookServer::Impl {
       AdmissionResponse response = (handler_->*decide)(*request);
       core::StatusOr<std::string> encoded = EncodeAdmissionReview(*request, response);
       if (!encoded.ok()) {
-        log_->error("{} {} uid={}: cannot encode the handler's response: {}", req.method, req.path,
-                    request->uid, encoded.status().message());
+        log_->error("{} {} uid={}: cannot encode the handler's response: {}", req.method,
+                    req.path(), request->uid, encoded.status().message());
         SetText(res, 500, kInternalErrorText);
         return;
       }
       res.status = 200;
-      res.set_content(std::move(encoded).value(), "application/json");
+      res.content_type = "application/json";
+      res.body = std::move(encoded).value();
     } catch (const std::exception& e) {
-      log_->error("{} {}: handler threw: {}", req.method, req.path, e.what());
+      log_->error("{} {}: handler threw: {}", req.method, req.path(), e.what());
       SetText(res, 500, kInternalErrorText);
     } catch (...) {
-      log_->error("{} {}: handler threw an unknown exception", req.method, req.path);
+      log_->error("{} {}: handler threw an unknown exception", req.method, req.path());
       SetText(res, 500, kInternalErrorText);
     }
   }
@@ -705,19 +534,6 @@ class WebhookServer::Impl {
     while (!watch_cv_.wait_for(lock, options_.cert_reload_interval, [this] { return stopping_; })) {
       lock.unlock();
       CheckCertificates();
-      lock.lock();
-    }
-  }
-
-  void WatchDeadlines() {
-    std::unique_lock<std::mutex> lock(watch_mutex_);
-    while (!watch_cv_.wait_for(lock, deadlines_->tick(), [this] { return stopping_; })) {
-      lock.unlock();
-      if (size_t cut = deadlines_->CutOverdue(); cut > 0) {
-        if (deadline_cut_ != nullptr) deadline_cut_->Inc(static_cast<double>(cut));
-        log_->warn("closed {} connection(s) whose request was not received within {} ms", cut,
-                   options_.request_deadline.count());
-      }
       lock.lock();
     }
   }
@@ -749,6 +565,7 @@ class WebhookServer::Impl {
   const WebhookServerHooks hooks_;
   std::shared_ptr<spdlog::logger> log_;
   bool started_ = false;
+  bool serving_ = false;
 
   mutable std::mutex creds_mutex_;
   std::shared_ptr<const TlsCredentials> creds_;
@@ -757,19 +574,21 @@ class WebhookServer::Impl {
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> failures_{0};
   core::CounterFamily* http_requests_ = nullptr;  // null without a registry
+  // counters_[path index][status - kMinCountedStatus], filled on first use.
+  std::array<std::array<std::atomic<core::Counter*>, kMaxCountedStatus - kMinCountedStatus + 1>,
+             kCountedPaths.size()>
+      counters_{};
   core::Counter* reload_success_ = nullptr;
   core::Counter* reload_failure_ = nullptr;
   core::Counter* deadline_cut_ = nullptr;
 
-  std::unique_ptr<RequestDeadlines> deadlines_;  // before tls_: its workers use the slots
-  std::unique_ptr<httplib::SSLServer> tls_;
+  SSL_CTX* ctx_ = nullptr;  // shared by every connection; outlives tls_
+  std::unique_ptr<internal::TlsHttpServer> tls_;
   std::unique_ptr<httplib::Server> metrics_;
   std::atomic<int> secure_port_{0};
   std::atomic<int> metrics_port_{0};
-  std::thread tls_thread_;
   std::thread metrics_thread_;
   std::thread watcher_thread_;
-  std::thread deadline_thread_;
   std::mutex watch_mutex_;
   std::condition_variable watch_cv_;
   bool stopping_ = false;

@@ -6,15 +6,14 @@
 //   POST /validate, POST /mutate   AdmissionReview in, AdmissionReview out (query such as
 //                                  "?timeout=5s" is ignored)
 //   GET  /healthz                  200 "ok" while the process serves
-//   GET  /readyz                   200 "ok" when the readiness callback returns OK, else 503 with
-//   its
-//                                  message
+//   GET  /readyz                   200 "ok" when the readiness callback returns OK, else 503
+//                                  with its message
 //   GET  /metrics                  on a separate plain-HTTP listener (metrics_bind_address)
 //
 // Failures are answered, never dropped: a body over max_body_bytes → 413, a body that is not an
 // AdmissionReview → 400 with the decoder's reason as text/plain, Content-Type not application/json
 // → 415, a known path with the wrong method → 405, an unknown path → 404, a handler that throws →
-// 500 with a generic message (the exception is logged).
+// 500 with a generic message (the exception is logged). HEAD is answered on /healthz and /readyz.
 //
 // TLS: TLS 1.2 minimum; TLS 1.2 offers only ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3 uses
 // OpenSSL's defaults. The serving certificate and key are read per handshake from a holder that a
@@ -24,12 +23,18 @@
 // otherwise the previous pair stays and the failure is logged (and retried when the files change
 // again). When client_ca_file is set, clients must present a certificate signed by it.
 //
-// Concurrency model (cpp-httplib): a fixed pool of worker_threads; each open connection occupies
-// one worker until it closes (keep-alive included). read_timeout bounds every read and the time a
-// request body may take to arrive; request_deadline bounds the whole of each request (handshake,
-// headers, body) — httplib itself bounds single reads only — so a stalled or trickling client
-// holds its worker for a bounded time and never blocks requests on other workers. A watchdog
-// thread enforces request_deadline by shutting the overdue connection's socket down.
+// Concurrency model: worker_threads event-loop threads (epoll, non-blocking OpenSSL; see
+// webhook/internal/tls_http_server.h). Every loop accepts from the one listening socket and serves
+// the connections it accepted; a connection costs a loop nothing while it waits, so a stalled,
+// trickling or idle client never delays another client. The handler runs on the loop thread
+// between reading a request and writing its answer — it is pure CPU by contract (no I/O), which
+// is what lets a few loops serve thousands of connections. Each answer leaves in one TLS record.
+// Limits: read_timeout bounds the silence while a handshake or headers arrive (then the
+// connection is closed) and the time a body may take after its headers (answered 408);
+// request_deadline bounds the whole of each request (handshake, headers, body); at most 10,000
+// open connections (more are accepted and closed at once). HTTP/1.1 keep-alive, pipelining,
+// chunked request bodies and "Expect: 100-continue" are supported; header limits: 8 KiB per line
+// (414 for the request line, 431 for a header), 64 KiB and 100 lines in all (431).
 //
 //   WebhookServerOptions options;
 //   options.tls_cert_file = "/certs/tls.crt";
@@ -42,8 +47,8 @@
 //   server.Stop();
 //
 // Thread safety: Start and Stop are called from one controlling thread; the accessors may be
-// called from any thread. The handler and the callbacks are called concurrently from worker
-// threads and must be thread-safe; they must outlive the server.
+// called from any thread. The handler and the callbacks are called concurrently from the event
+// loop threads and must be thread-safe; they must outlive the server.
 #ifndef DRIFTGUARD_WEBHOOK_SERVER_H_
 #define DRIFTGUARD_WEBHOOK_SERVER_H_
 
@@ -62,7 +67,8 @@
 namespace driftguard::webhook {
 
 // Decides admission requests. Implementations must be thread-safe (called concurrently from the
-// server's workers) and must not block on I/O (no Git, no API server calls). An exception that
+// server's event-loop threads) and must not block on I/O (no Git, no API server calls): a call
+// holds up every other connection of its loop until it returns. An exception that
 // escapes is answered with HTTP 500 and logged, but implementations should not throw.
 class AdmissionHandler {
  public:
@@ -72,6 +78,9 @@ class AdmissionHandler {
   // POST /mutate: answer allowed (optionally with a JSONPatch) or denied.
   virtual AdmissionResponse Mutate(const AdmissionRequest& request) = 0;
 };
+
+// The default of WebhookServerOptions::worker_threads: the number of CPUs clamped to 1-16.
+size_t DefaultWebhookWorkerThreads();
 
 struct WebhookServerOptions {
   // Address the HTTPS listener binds to.
@@ -85,23 +94,26 @@ struct WebhookServerOptions {
   std::string client_ca_file;
   // Largest accepted request body; larger bodies get 413. The API server's own limit is 3 MiB.
   size_t max_body_bytes = 3 * 1024 * 1024;
-  // Longest wait for any single read, and for a whole request body after its headers.
+  // Longest silence while a TLS handshake or a request's headers arrive (then the connection is
+  // closed), and longest time for a whole request body after its headers (then 408 and close).
   std::chrono::milliseconds read_timeout{10000};
   // Longest time a client may take to deliver one whole request: TLS handshake (first request on a
   // connection), request line, headers and body. Counted from the start of the handshake, and on a
   // keep-alive connection from the end of the previous answer plus keep_alive_timeout (the idle
   // time allowed before the next request). A connection still sending when it passes is closed
-  // without an answer, so a client trickling bytes — each read within read_timeout — cannot hold a
-  // worker longer than this. Checked at a tenth of its value (at least every 250 ms).
+  // without an answer (driftguard_webhook_request_deadline_exceeded_total counts it), so a client
+  // trickling bytes — each within read_timeout — cannot hold a connection longer than this.
   std::chrono::milliseconds request_deadline{10000};
-  // Longest wait for any single write.
+  // Longest wait for the client to take more of an answer (then the connection is closed).
   std::chrono::milliseconds write_timeout{10000};
-  // How long an idle keep-alive connection is kept (whole seconds, at least 1).
+  // How long an idle keep-alive connection is kept (whole seconds, at least 1). Stop() closes
+  // idle connections at once.
   std::chrono::seconds keep_alive_timeout{5};
   // Requests served on one connection before it is closed.
   size_t keep_alive_max_requests = 1000;
-  // Size of the fixed worker pool (one worker per open connection).
-  size_t worker_threads = 16;
+  // Event-loop threads serving HTTPS (1-4096). Each serves many connections, so more threads than
+  // CPUs only add context switches. Default: the number of CPUs, at least 1, at most 16.
+  size_t worker_threads = DefaultWebhookWorkerThreads();
   // How often the certificate and key files are checked for changes.
   std::chrono::milliseconds cert_reload_interval{1000};
   // "host:port" of the plain-HTTP /metrics listener; ":8080" binds every address; port 0 picks a
@@ -112,7 +124,8 @@ struct WebhookServerOptions {
   core::Status Validate() const;
 };
 
-// Callbacks the server calls on its worker threads.
+// Callbacks the server calls: readiness on the event-loop threads, metrics on the metrics
+// listener's threads.
 struct WebhookServerHooks {
   // /readyz: OK → 200 "ok"; an error → 503 with the error's message. Unset → always ready.
   std::function<core::Status()> readiness;
@@ -148,8 +161,9 @@ class WebhookServer {
   // REQUIRES: called at most once.
   core::Status Start();
 
-  // Stops accepting, lets in-flight requests finish (idle keep-alive connections close within
-  // keep_alive_timeout), joins every thread. Idempotent.
+  // Stops accepting, closes idle connections (between requests or mid-handshake) at once, lets
+  // requests being received or handled finish (answered with "Connection: close", within their
+  // time limits), joins every thread. Idempotent.
   void Stop();
 
   // Bound ports; valid after a successful Start(). metrics_port() is 0 when metrics are disabled.

@@ -743,5 +743,326 @@ TEST_F(WebhookServerTest, StopFinishesInFlightRequests) {
   EXPECT_FALSE(after.Get("/healthz"));
 }
 
+// --- The event-loop server: HTTP/1.1 framing on raw TLS connections. ---
+
+constexpr char kConfigMapUid[] = "5b42858d-2abb-4538-9e60-a4ae1d9c8508";
+constexpr char kDeploymentUid[] = "9a3c1e7b-2f4d-4b8a-a1c6-5d7e8f901234";
+constexpr char kConfigMapDenial[] =
+    R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":)"
+    R"({"allowed":false,"status":{"code":403,"message":"denied by stub: ConfigMap/cm-edit )"
+    R"(UPDATE","reason":"Forbidden"},"uid":"5b42858d-2abb-4538-9e60-a4ae1d9c8508"}})";
+
+// The exact bytes the server writes for an answer.
+std::string Answer(const std::string& status_line, const std::string& body, bool close,
+                   const std::string& type = "text/plain; charset=utf-8") {
+  return "HTTP/1.1 " + status_line + "\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         (close ? "Connection: close\r\n" : "") + "\r\n" + body;
+}
+
+std::string ReviewRequest(const std::string& path, const std::string& body,
+                          const std::string& extra_headers = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\n" +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body;
+}
+
+// Waits (bounded) until the server's FIN or reset has arrived.
+bool EventuallyHungUp(const TlsConn& conn) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!conn.PeerHungUp()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+std::unique_ptr<TlsConn> Connect(int port) {
+  std::string error;
+  auto conn = TlsConn::Connect(port, {}, &error);
+  EXPECT_TRUE(conn) << error;
+  return conn;
+}
+
+// Worker threads = 1: a client stalled in its headers and one stalled in its TLS handshake take
+// nothing from the single loop; a third client is served while both are still connected.
+TEST_F(WebhookServerTest, StalledClientsDoNotDelayOthersOnOneLoop) {
+  options_.worker_threads = 1;
+  StartServer();
+  const int port = server_->secure_port();
+  auto mid_headers = Connect(port);
+  ASSERT_TRUE(mid_headers);
+  ASSERT_TRUE(mid_headers->Write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Ty"));
+  int mid_handshake = testing::ConnectTcp(port);
+  const char kRecordHeader[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};  // 1 of 512 record bytes
+  ASSERT_EQ(::send(mid_handshake, kRecordHeader, sizeof(kRecordHeader), MSG_NOSIGNAL), 6);
+
+  auto cli = Client();
+  for (int i = 0; i < 5; ++i) {
+    auto r = cli->Post("/validate", Fixture("configmap-update-v1.json"), "application/json");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, kConfigMapDenial);
+  }
+  // The stalled clients are still connected (read_timeout and request_deadline are 10 s).
+  EXPECT_FALSE(mid_headers->PeerHungUp());
+  EXPECT_FALSE(testing::PeerHungUp(mid_handshake));
+  // And the stalled request completes normally once the rest arrives.
+  std::string review = Fixture("configmap-update-v1.json");
+  ASSERT_TRUE(mid_headers->Write("pe: application/json\r\nContent-Length: " +
+                                 std::to_string(review.size()) + "\r\n\r\n" + review));
+  EXPECT_EQ(mid_headers->ReadUntil("\"}}"),
+            Answer("200 OK", kConfigMapDenial, false, "application/json"));
+  ::close(mid_handshake);
+}
+
+TEST_F(WebhookServerTest, TwoHundredKeepAliveConnectionsOnOneLoop) {
+  options_.worker_threads = 1;
+  StartServer();
+  const std::string review = Fixture("configmap-update-v1.json");
+  const std::string expected = Answer("200 OK", kConfigMapDenial, false, "application/json");
+  std::vector<std::unique_ptr<TlsConn>> conns;
+  for (int i = 0; i < 200; ++i) {
+    conns.push_back(Connect(server_->secure_port()));
+    ASSERT_TRUE(conns.back()) << i;
+  }
+  for (int round = 0; round < 2; ++round) {  // the second round reuses every connection
+    for (auto& c : conns) ASSERT_TRUE(c->Write(ReviewRequest("/validate", review)));
+    for (size_t i = 0; i < conns.size(); ++i) {
+      EXPECT_EQ(conns[i]->ReadUntil(std::string(kConfigMapUid) + "\"}}"), expected)
+          << "round " << round << " connection " << i;
+    }
+  }
+  EXPECT_EQ(handler_.calls(), 400);
+}
+
+TEST_F(WebhookServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  // Two reviews and a health check in one write (one TLS record).
+  ASSERT_TRUE(conn->Write(ReviewRequest("/validate", Fixture("configmap-update-v1.json")) +
+                          ReviewRequest("/mutate", Fixture("deployment-update-v1.json")) +
+                          "GET /healthz HTTP/1.1\r\nHost: webhook\r\nConnection: close\r\n\r\n"));
+  std::string all = conn->ReadAll();  // the server closes after the third answer
+  const std::string first = Answer("200 OK", kConfigMapDenial, false, "application/json");
+  ASSERT_EQ(all.substr(0, first.size()), first);
+  std::string rest = all.substr(first.size());
+  const std::string third = Answer("200 OK", "ok\n", true);
+  ASSERT_GT(rest.size(), third.size());
+  EXPECT_EQ(rest.substr(rest.size() - third.size()), third);
+  std::string second = rest.substr(0, rest.size() - third.size());
+  ASSERT_THAT(second, StartsWith("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"));
+  Json mutated = Json::parse(second.substr(second.find("\r\n\r\n") + 4));
+  EXPECT_EQ(mutated["response"]["uid"], kDeploymentUid);
+  EXPECT_EQ(mutated["response"]["allowed"], true);
+  EXPECT_EQ(handler_.calls(), 2);
+}
+
+TEST_F(WebhookServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  StartServer();
+  const std::string review = Fixture("configmap-update-v1.json");
+  // Raw: the interim answer arrives before any body byte is sent.
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  std::string request = ReviewRequest("/validate", review, "Expect: 100-continue\r\n");
+  std::string head = request.substr(0, request.size() - review.size());
+  ASSERT_TRUE(conn->Write(head));
+  EXPECT_EQ(conn->ReadUntil("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(conn->Write(review));
+  EXPECT_EQ(conn->ReadUntil("\"}}"), Answer("200 OK", kConfigMapDenial, false, "application/json"));
+
+  // curl: a missing 100 Continue would make it wait 30 s and fail through --max-time 20.
+  testing::WriteFile(dir_.path() / "review.json", review);
+  EXPECT_EQ(Curl("-H 'Expect: 100-continue' --expect100-timeout 30 "
+                 "-H 'Content-Type: application/json' --data-binary @" +
+                 (dir_.path() / "review.json").string() + " " + Url("/validate")),
+            std::string(kConfigMapDenial) + "\n200");
+}
+
+TEST_F(WebhookServerTest, ChunkedRequestBodyIsDecoded) {
+  StartServer();
+  testing::WriteFile(dir_.path() / "review.json", Fixture("configmap-update-v1.json"));
+  EXPECT_EQ(Curl("-H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' "
+                 "--data-binary @" +
+                 (dir_.path() / "review.json").string() + " " + Url("/validate")),
+            std::string(kConfigMapDenial) + "\n200");
+  EXPECT_EQ(handler_.last_uid(), kConfigMapUid);
+
+  // Raw, with the review split into uneven chunks.
+  const std::string review = Fixture("configmap-update-v1.json");
+  std::string chunked;
+  for (size_t at = 0; at < review.size(); at += 700) {
+    std::string piece = review.substr(at, 700);
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx", piece.size());
+    chunked += std::string(size) + "\r\n" + piece + "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(
+      conn->Write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n" +
+                  chunked));
+  EXPECT_EQ(conn->ReadUntil("\"}}"), Answer("200 OK", kConfigMapDenial, false, "application/json"));
+}
+
+TEST_F(WebhookServerTest, OversizedContentLengthWithExpectGets413WithoutTheBody) {
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(
+      conn->Write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 4194304\r\nExpect: 100-continue\r\n\r\n"));
+  // No body byte was sent; the answer is final and the server closes.
+  EXPECT_EQ(conn->ReadAll(), Answer("413 Payload Too Large",
+                                    "request body exceeds the limit of 3145728 bytes\n", true));
+  EXPECT_TRUE(EventuallyHungUp(*conn));
+  EXPECT_EQ(handler_.calls(), 0);
+
+  // curl does not send the 4 MiB either: it gets the 413 instead of 100 Continue.
+  std::string big(4 * 1024 * 1024, ' ');
+  testing::WriteFile(dir_.path() / "big.json", big);
+  EXPECT_EQ(Curl("-H 'Expect: 100-continue' --expect100-timeout 30 "
+                 "-H 'Content-Type: application/json' --data-binary @" +
+                 (dir_.path() / "big.json").string() + " " + Url("/validate")),
+            "request body exceeds the limit of 3145728 bytes\n\n413");
+}
+
+TEST_F(WebhookServerTest, OversizedHeadersGet431AndLongRequestLines414) {
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') +
+                          "\r\n\r\n"));
+  EXPECT_EQ(conn->ReadAll(), Answer("431 Request Header Fields Too Large",
+                                    "header line longer than 8192 bytes\n", true));
+
+  conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  std::string many = "GET /healthz HTTP/1.1\r\n";
+  for (int i = 0; i < 101; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  ASSERT_TRUE(conn->Write(many + "\r\n"));
+  EXPECT_EQ(conn->ReadAll(),
+            Answer("431 Request Header Fields Too Large", "more than 100 header lines\n", true));
+
+  conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->Write("GET /" + std::string(9000, 'p') + " HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(conn->ReadAll(),
+            Answer("414 URI Too Long", "request line longer than 8192 bytes\n", true));
+}
+
+TEST_F(WebhookServerTest, ConnectionCloseIsHonoured) {
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  // Keep-alive by default: two answers on one connection, no Connection header.
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(conn->ReadUntil("ok\n"), Answer("200 OK", "ok\n", false));
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  // ReadAll returns only once the server has closed the connection.
+  EXPECT_EQ(conn->ReadAll(), Answer("200 OK", "ok\n", true));
+  EXPECT_TRUE(EventuallyHungUp(*conn));
+}
+
+TEST_F(WebhookServerTest, Http10RequestIsAnsweredAndClosed) {
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(conn->ReadAll(), Answer("200 OK", "ok\n", true));
+  EXPECT_TRUE(EventuallyHungUp(*conn));
+
+  // HTTP/1.0 with keep-alive asked for stays open.
+  conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  for (int i = 0; i < 2; ++i) {  // the second answer proves the connection stayed open
+    ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    EXPECT_EQ(conn->ReadUntil("ok\n"),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
+              "Connection: keep-alive\r\n\r\nok\n");
+  }
+}
+
+TEST_F(WebhookServerTest, HeadAndKeepAliveMaxRequests) {
+  options_.keep_alive_max_requests = 2;
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->Write("HEAD /healthz HTTP/1.1\r\n\r\n"));
+  // Headers only, Content-Length of the GET body.
+  EXPECT_EQ(
+      conn->ReadUntil("\r\n\r\n"),
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\n");
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(conn->ReadAll(), Answer("200 OK", "ok\n", true));  // the second request is the last
+}
+
+TEST_F(WebhookServerTest, MalformedRequestsGetClearStatuses) {
+  core::MetricsRegistry registry;
+  hooks_.registry = &registry;
+  StartServer();
+  struct Case {
+    std::string request;
+    std::string answer;
+  };
+  for (const Case& c : {
+           Case{"POST /validate HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                Answer("400 Bad Request", "conflicting Content-Length headers\n", true)},
+           Case{"POST /validate HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Answer("501 Not Implemented",
+                       "Transfer-Encoding \"gzip\" is not supported (only \"chunked\")\n", true)},
+           Case{"GET /healthz HTTP/2.0\r\n\r\n",
+                Answer("505 HTTP Version Not Supported", "HTTP version 2.0 is not supported\n",
+                       true)},
+           Case{"BREW /validate HTTP/1.1\r\n\r\n",
+                "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                "Content-Length: 40\r\nAllow: POST\r\n\r\nmethod BREW is not allowed on "
+                "/validate\n"},
+       }) {
+    auto conn = Connect(server_->secure_port());
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(conn->Write(c.request));
+    EXPECT_EQ(conn->ReadUntil(c.answer.substr(c.answer.size() - 10)), c.answer) << c.request;
+  }
+  EXPECT_THAT(
+      registry.Render(),
+      HasSubstr("driftguard_webhook_http_requests_total{path=\"/validate\",code=\"400\"} 1\n"));
+  EXPECT_THAT(
+      registry.Render(),
+      HasSubstr("driftguard_webhook_http_requests_total{path=\"/validate\",code=\"501\"} 1\n"));
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("driftguard_webhook_http_requests_total{path=\"other\",code=\"505\"} 1\n"));
+  EXPECT_EQ(handler_.calls(), 0);
+}
+
+TEST_F(WebhookServerTest, IdleKeepAliveConnectionIsClosedQuietly) {
+  core::MetricsRegistry registry;
+  hooks_.registry = &registry;
+  options_.keep_alive_timeout = std::chrono::seconds(1);
+  StartServer();
+  auto conn = Connect(server_->secure_port());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->Write("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(conn->ReadUntil("ok\n"), Answer("200 OK", "ok\n", false));
+  EXPECT_TRUE(EventuallyHungUp(*conn));
+  EXPECT_EQ(conn->ReadAll(), "");  // closed without another byte
+  // An idle connection is not a request cut by the deadline.
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("\ndriftguard_webhook_request_deadline_exceeded_total 0\n"));
+}
+
+TEST_F(WebhookServerTest, StopClosesIdleConnectionsAtOnce) {
+  options_.keep_alive_timeout = std::chrono::seconds(60);
+  StartServer();
+  auto idle = Connect(server_->secure_port());
+  ASSERT_TRUE(idle);
+  ASSERT_TRUE(idle->Write("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(idle->ReadUntil("ok\n"), Answer("200 OK", "ok\n", false));
+  server_->Stop();  // would take 60 s if it waited for the idle connection
+  EXPECT_TRUE(EventuallyHungUp(*idle));
+}
+
 }  // namespace
 }  // namespace driftguard::webhook
