@@ -1,11 +1,16 @@
 #include "core/log.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "core/json.h"
@@ -94,8 +99,42 @@ class SwitchableSink final : public spdlog::sinks::sink {
   spdlog::sink_ptr output_;
 };
 
+// See MakeBufferedFdSink in the header.
+class BufferedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit BufferedFdSink(int fd) : fd_(fd) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    buffer_.append(line.data(), line.size());
+    if (msg.level >= spdlog::level::warn || buffer_.size() >= kMaxBuffered) flush_();
+  }
+
+  void flush_() override {
+    size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        break;  // nowhere to report a failing log output; drop the batch
+      }
+    }
+    buffer_.clear();
+  }
+
+ private:
+  static constexpr size_t kMaxBuffered = 64 * 1024;
+  const int fd_;
+  std::string buffer_;
+};
+
 spdlog::sink_ptr MakeStderrSink(LogFormat format) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  spdlog::sink_ptr sink = MakeBufferedFdSink(STDERR_FILENO);
   sink->set_formatter(std::make_unique<LineFormatter>(format));
   return sink;
 }
@@ -114,7 +153,29 @@ LogState& State() {
   return *state;
 }
 
+// Flushes the shared sink every 100 ms, for the lines a BufferedFdSink holds back; started with
+// the first buffered sink, never stopped (the process's exit flushes through FlushLogs).
+void StartFlusher() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::atexit(FlushLogs);
+    std::thread([] {
+      while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        FlushLogs();
+      }
+    }).detach();
+  });
+}
+
 }  // namespace
+
+spdlog::sink_ptr MakeBufferedFdSink(int fd) {
+  StartFlusher();
+  return std::make_shared<BufferedFdSink>(fd);
+}
+
+void FlushLogs() { State().sink->flush(); }
 
 StatusOr<LogFormat> ParseLogFormat(std::string_view format) {
   if (format == "text") return LogFormat::kText;

@@ -53,13 +53,24 @@ StatusOr<LogFormat> ParseLogFormat(std::string_view format);
 // trace, debug, info, warn (or warning), error, critical, off.
 StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view level);
 
-// Applies `options` to every existing and future logger; output goes to stderr.
-// Returns the Validate() error, changing nothing, when the options are invalid.
+// Applies `options` to every existing and future logger; output goes to stderr through
+// MakeBufferedFdSink(2). Returns the Validate() error, changing nothing, when the options are
+// invalid.
 Status InitLogging(const LogOptions& options);
 
 // As above, but writes to `output` (e.g. an ostream_sink in tests). `output`'s own formatter is
 // replaced by driftguard's. REQUIRES: output != nullptr.
 Status InitLogging(const LogOptions& options, spdlog::sink_ptr output);
+
+// A sink writing lines to file descriptor `fd` (not owned) in batches: warn and more severe lines,
+// and every line once 64 KiB wait, are written at once (with what waits before them); info and
+// below wait at most 100 ms (a flusher thread) or until FlushLogs(), which also runs at exit. One
+// write(2) per batch: logging a line per denied request costs the webhook no system call. A
+// process killed without exiting (SIGKILL) loses at most the last 100 ms of info lines.
+spdlog::sink_ptr MakeBufferedFdSink(int fd);
+
+// Writes out whatever the current output holds back. Thread-safe.
+void FlushLogs();
 
 // Returns the logger called `name`, creating it on first use. The same name always yields the same
 // logger. Cheap enough to call at start-up; on hot paths keep the pointer.

@@ -324,7 +324,7 @@ core::StatusOr<std::unique_ptr<GuardMetrics>> GuardMetrics::Register(
 }
 
 Guard::Guard(GuardConfig config, const core::DesiredStateStore* store, GuardMetrics* metrics)
-    : config_(std::move(config)), store_(store), metrics_(metrics) {}
+    : config_(std::move(config)), store_(store), metrics_(metrics), log_(core::Logger("webhook")) {}
 
 GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) const {
   GuardDecision d;
@@ -644,7 +644,7 @@ AdmissionResponse Guard::Handle(const AdmissionRequest& request, Endpoint endpoi
       (endpoint == Endpoint::kMutate && d.decision != "revert")) {
     return std::move(d.response);
   }
-  auto log = core::Logger("webhook");
+  const auto& log = log_;
   const std::string who = request.user_info.username;
   const std::string obj =
       request.resource.resource + (request.sub_resource.empty() ? "" : "/" + request.sub_resource) +

@@ -39,6 +39,7 @@
 
 #include "core/desired_state.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "webhook/admission.h"
 #include "webhook/guard_config.h"
@@ -102,6 +103,7 @@ class Guard : public AdmissionHandler {
   GuardConfig config_;
   const core::DesiredStateStore* store_;
   GuardMetrics* metrics_;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 // `"text"`, 3, {"a":1}; long values shortened with "…"; nullopt → <none>. Used in messages.
