@@ -460,10 +460,7 @@ class Differ {
     if (a == nullptr && b == nullptr) return;
     if (tracked_ ? ignored : IgnoredRendered()) return;
     if (a == nullptr || b == nullptr) return Emit(a, b);
-    // Equal values hold no change at any depth (keyed items pair with their equal selves, sets and
-    // scalars compare equal), so an identical subtree is skipped after one hash check and a
-    // confirming comparison; most of an UPDATE is such subtrees.
-    if (a->hash() == b->hash() && *a == *b) return;
+    if (Identical(a, b)) return;  // the root; fields and items are checked before descending
     if (a->is_object() && b->is_object() && GranularMap(node)) return Maps(*a, *b, node, ta, tb);
     if (a->is_array() && b->is_array()) {
       Keying<JsonRef> keying;
@@ -478,8 +475,17 @@ class Differ {
     if (!(*a == *b)) Emit(a, b);
   }
 
+  // Equal values hold no change at any depth (keyed items pair with their equal selves, sets and
+  // scalars compare equal, two empty values are both absent), so an identical subtree is skipped
+  // after one hash check and a confirming comparison, before any path or schema bookkeeping; most
+  // of an UPDATE is such subtrees.
+  static bool Identical(const JsonRef* a, const JsonRef* b) {
+    return a != nullptr && b != nullptr && a->hash() == b->hash() && *a == *b;
+  }
+
   void Field(std::string_view key, const JsonRef* a, const JsonRef* b, const SchemaNode* node,
              const IgnoreTrack& ta, const IgnoreTrack& tb) {
+    if (Identical(a, b)) return;
     IgnoreTrack ca = ta, cb = tb;
     bool ignored = false;
     if (tracked_) {
@@ -496,6 +502,7 @@ class Differ {
   void Item(const Keying<JsonRef>& keying, const JsonRef& item, size_t ia, size_t ib,
             const JsonRef* a, const JsonRef* b, const SchemaNode* item_node, const IgnoreTrack& ta,
             const IgnoreTrack& tb) {
+    if (Identical(a, b)) return;
     IgnoreTrack ca = ta, cb = tb;
     bool ignored = false;
     if (tracked_) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/strategic_merge.h"
 #include "tests/support/test_util.h"
 
@@ -729,6 +731,44 @@ TEST(FormatValueTest, ShortensLongValues) {
   EXPECT_EQ(FormatValue(Json::parse(R"({"a":[1,2]})")), "{\"a\":[1,2]}");
   std::string long_text(100, 'a');
   EXPECT_EQ(FormatValue(Json(long_text)), "\"" + std::string(79, 'a') + "…");
+  EXPECT_EQ(FormatValue(Json::parse(R"({"b":-7,"a":[true,null,1.5,18446744073709551615]})")),
+            R"({"a":[true,null,1.5,18446744073709551615],"b":-7})");
+  EXPECT_EQ(FormatValue(Json("tab\tquote\"ctl\x01é")), R"("tab\tquote\"ctl\u0001é")");
+  EXPECT_EQ(FormatValue(Json(std::string("bad\xff"))), "\"bad\xef\xbf\xbd\"");
+}
+
+// FormatValue writes what nlohmann's dump writes, for every value in the captured reviews.
+TEST(FormatValueTest, MatchesNlohmannOnEveryFixtureValue) {
+  size_t values = 0;
+  std::vector<std::filesystem::path> files;
+  for (const std::string dir : {std::string(DRIFTGUARD_TESTDATA_DIR) + "/admission",
+                                std::string(DRIFTGUARD_SHARED_DIR) + "/admission-samples"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    }
+  }
+  ASSERT_FALSE(files.empty());
+  for (const std::filesystem::path& file : files) {
+    auto doc = core::ParseJson(testing::ReadFile(file), file.string());
+    ASSERT_TRUE(doc.ok()) << doc.status();
+    std::vector<const Json*> stack{&*doc};
+    while (!stack.empty()) {
+      const Json* v = stack.back();
+      stack.pop_back();
+      std::string want = v->dump(-1, ' ', false, Json::error_handler_t::replace);
+      if (want.size() > 80) {
+        size_t cut = 80;
+        while (cut > 0 && (static_cast<unsigned char>(want[cut]) & 0xC0) == 0x80) --cut;
+        want = want.substr(0, cut) + "…";
+      }
+      EXPECT_EQ(FormatValue(*v), want) << file;
+      ++values;
+      if (v->is_structured()) {
+        for (const Json& child : *v) stack.push_back(&child);
+      }
+    }
+  }
+  EXPECT_GT(values, 1000u);
 }
 
 }  // namespace
