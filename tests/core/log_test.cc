@@ -1,8 +1,10 @@
 #include "core/log.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <sstream>
@@ -208,6 +210,42 @@ TEST_F(LogTest, ConcurrentLoggingKeepsLinesWhole) {
     ++per_thread[std::stoi(logger.substr(7))];
   }
   EXPECT_THAT(per_thread, ElementsAre(kPerThread, kPerThread, kPerThread, kPerThread));
+}
+
+// Reads what the pipe holds now (non-blocking).
+std::string Drain(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+TEST_F(LogTest, BufferedSinkWritesWarningsAtOnceWithWhatWaitedBeforeThem) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  ASSERT_TRUE(
+      InitLogging(LogOptions{.format = "json", .level = "info"}, MakeBufferedFdSink(fds[1])).ok());
+  auto log = Logger("buffered");
+  log->info("first");
+  log->info("second");
+  log->warn("third");  // written at once, after the two lines that waited
+  std::vector<std::string> msgs;
+  for (const std::string& line : Lines(Drain(fds[0]))) {
+    auto doc = ParseJson(line);
+    ASSERT_TRUE(doc.ok()) << line;
+    msgs.push_back((*doc)["msg"]);
+  }
+  EXPECT_THAT(msgs, ElementsAre("first", "second", "third"));
+
+  log->info("fourth");
+  FlushLogs();
+  const auto lines = Lines(Drain(fds[0]));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ((*ParseJson(lines[0]))["msg"], "fourth");
+  ASSERT_TRUE(InitLogging(LogOptions{}).ok());  // before the pipe closes
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
