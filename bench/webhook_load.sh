@@ -14,7 +14,8 @@
 # index is not trivially small. The script checks the answer (allowed: false) before timing.
 #
 # Rounds alternate driftguard and nginx (ROUNDS times) so background noise hits both; the table
-# shows medians over rounds. Also prints the decision-latency p99 bucket from driftguard's
+# shows medians over rounds. It also shows each server's CPU time (user + system, from /proc) per
+# request at 16 connections: on 2 cores shared with wrk, throughput follows it. Also prints the decision-latency p99 bucket from driftguard's
 # /metrics histogram (decoded request -> answer, without TLS and HTTP).
 #
 # Environment: BUILD_DIR, DURATION (default 20s), ROUNDS (default 3), THREADS (wrk threads at 16
@@ -203,7 +204,8 @@ EOF
 } >"$S/nginx/nginx.conf"
 "${SERVER_CPU[@]}" "$NGINX" -p "$S/nginx" -c "$S/nginx/nginx.conf" -e "$S/nginx/error.log" \
   >"$S/nginx/stdout.log" 2>&1 &
-BENCH_PIDS+=($!)
+ng_pid=$!
+BENCH_PIDS+=("$ng_pid")
 wait_for 10 curl -fsS --cacert "$S/certs/ca.crt" -o /dev/null "https://127.0.0.1:$ng_port/"
 
 # --- wrk.
@@ -225,12 +227,27 @@ function done(summary, latency, requests)
 end
 EOF
 
+# CPU time (clock ticks, user + system) used so far by the server NAME: driftguard's process, or
+# nginx's master and workers.
+server_ticks() {
+  local pids=("$dg_pid")
+  [[ "$1" == nginx ]] && mapfile -t pids < <(echo "$ng_pid"; pgrep -P "$ng_pid")
+  local p total=0
+  for p in "${pids[@]}"; do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
 declare -A R
 # run_wrk NAME PORT CONNECTIONS THREADS ROUND
 run_wrk() {
-  local out
+  local out before after
+  before="$(server_ticks "$1")"
   out="$(REVIEW_FILE="$REVIEW" "${WRK_CPU[@]}" wrk -t "$4" -c "$3" -d "$DURATION" --latency \
     -s "$S/post.lua" "https://127.0.0.1:$2/validate")"
+  after="$(server_ticks "$1")"
   echo "== $1 c=$3 round $5" >&2
   echo "$out" >&2
   local line
@@ -239,6 +256,10 @@ run_wrk() {
   for field in rps p50_us p99_us p999_us errors non2xx; do
     R[$1.$3.$field]+="$(sed -n "s/.*\\b$field=\\([0-9.]*\\).*/\\1/p" <<<"$line") "
   done
+  local requests
+  requests="$(sed -n 's/.*\brequests=\([0-9]*\).*/\1/p' <<<"$line")"
+  R[$1.$3.cpu_us]+="$(awk -v t=$((after - before)) -v u="$TICK_US" -v n="$requests" \
+    'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }') "
 }
 for ((round = 1; round <= ROUNDS; round++)); do
   for server in driftguard nginx; do
@@ -296,6 +317,8 @@ for q in p50 p99 p999; do
     "$(us_ms "$(med "nginx.1.${q}_us")") |" \
     "$(ratio "$(med "driftguard.1.${q}_us")" "$(med "nginx.1.${q}_us")" 2)x | $extra |"
 done
+echo "| server CPU per request, 16 connections | $(med driftguard.16.cpu_us) µs |" \
+  "$(med nginx.16.cpu_us) µs | $(ratio "$(med driftguard.16.cpu_us)" "$(med nginx.16.cpu_us)" 2)x | |"
 echo "| latency p99, 16 connections | $(us_ms "$(med driftguard.16.p99_us)") |" \
   "$(us_ms "$(med nginx.16.p99_us)") | $(ratio "$(med driftguard.16.p99_us)" "$(med nginx.16.p99_us)" 2)x | |"
 echo

@@ -1,8 +1,10 @@
 #include "core/log.h"
 
-#include <spdlog/sinks/base_sink.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/sink.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -86,9 +88,14 @@ class SwitchableSink final : public spdlog::sinks::sink {
     std::lock_guard<std::mutex> lock(mu_);
     output_->log(msg);
   }
+  // The output is flushed without holding mu_: a slow write must not stop other threads' logging.
   void flush() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    output_->flush();
+    spdlog::sink_ptr output;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      output = output_;
+    }
+    output->flush();
   }
   // The format is chosen only through InitLogging.
   void set_pattern(const std::string&) override {}
@@ -99,23 +106,87 @@ class SwitchableSink final : public spdlog::sinks::sink {
   spdlog::sink_ptr output_;
 };
 
-// See MakeBufferedFdSink in the header.
-class BufferedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  explicit BufferedFdSink(int fd) : fd_(fd) {}
+// Wakes the flusher thread (StartFlusher) before its next 100 ms tick.
+struct FlusherWake {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<bool> pending{false};
+};
 
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t line;
-    formatter_->format(msg, line);
-    buffer_.append(line.data(), line.size());
-    if (msg.level >= spdlog::level::warn || buffer_.size() >= kMaxBuffered) flush_();
+FlusherWake& Flusher() {
+  static FlusherWake* wake = new FlusherWake();  // never destroyed: the thread outlives statics
+  return *wake;
+}
+
+void WakeFlusher() {
+  FlusherWake& f = Flusher();
+  if (f.pending.exchange(true)) return;  // already asked
+  { std::lock_guard<std::mutex> lock(f.mu); }
+  f.cv.notify_one();
+}
+
+// See MakeBufferedFdSink in the header.
+class BufferedFdSink final : public spdlog::sinks::sink {
+ public:
+  explicit BufferedFdSink(int fd)
+      : fd_(fd), formatter_(std::make_unique<spdlog::pattern_formatter>()) {}
+
+  void log(const spdlog::details::log_msg& msg) override {
+    bool urgent = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      line_.clear();
+      formatter_->format(msg, line_);
+      if (buffer_.size() + line_.size() > kMaxBuffered) {
+        ++dropped_;  // the output has not taken lines for a while; never block the caller
+        return;
+      }
+      buffer_.append(line_.data(), line_.size());
+      urgent = msg.level >= spdlog::level::warn || buffer_.size() >= kWriteAt;
+    }
+    if (urgent) WakeFlusher();
   }
 
-  void flush_() override {
+  // Writes what waits, outside the lock loggers take, then says how many lines were dropped.
+  void flush() override {
+    std::lock_guard<std::mutex> writing(write_mu_);
+    uint64_t dropped = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch_.swap(buffer_);
+      buffer_.clear();
+      dropped = std::exchange(dropped_, 0);
+      if (dropped != 0) {
+        const std::string text = std::to_string(dropped) +
+                                 " log lines were dropped: the log output took no lines while " +
+                                 std::to_string(kMaxBuffered >> 20) + " MiB waited";
+        spdlog::details::log_msg note("log", spdlog::level::warn, text);
+        line_.clear();
+        formatter_->format(note, line_);
+        batch_.append(line_.data(), line_.size());
+      }
+    }
+    WriteAll(batch_);
+    batch_.clear();
+    if (batch_.capacity() > 4 * kWriteAt) std::string().swap(batch_);
+  }
+
+  void set_pattern(const std::string& pattern) override {
+    set_formatter(std::make_unique<spdlog::pattern_formatter>(pattern));
+  }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    formatter_ = std::move(formatter);
+  }
+
+ private:
+  static constexpr size_t kWriteAt = 64 * 1024;
+  static constexpr size_t kMaxBuffered = 8 * 1024 * 1024;
+
+  void WriteAll(const std::string& data) const {
     size_t done = 0;
-    while (done < buffer_.size()) {
-      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    while (done < data.size()) {
+      ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
       if (n > 0) {
         done += static_cast<size_t>(n);
       } else if (n < 0 && errno == EINTR) {
@@ -124,13 +195,16 @@ class BufferedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
         break;  // nowhere to report a failing log output; drop the batch
       }
     }
-    buffer_.clear();
   }
 
- private:
-  static constexpr size_t kMaxBuffered = 64 * 1024;
   const int fd_;
+  std::mutex mu_;  // buffer_, dropped_, formatter_, line_
   std::string buffer_;
+  uint64_t dropped_ = 0;
+  std::unique_ptr<spdlog::formatter> formatter_;
+  spdlog::memory_buf_t line_;
+  std::mutex write_mu_;  // one writer at a time; batch_
+  std::string batch_;
 };
 
 spdlog::sink_ptr MakeStderrSink(LogFormat format) {
@@ -153,15 +227,21 @@ LogState& State() {
   return *state;
 }
 
-// Flushes the shared sink every 100 ms, for the lines a BufferedFdSink holds back; started with
-// the first buffered sink, never stopped (the process's exit flushes through FlushLogs).
+// Flushes the shared sink every 100 ms, and at once when a BufferedFdSink asks (WakeFlusher);
+// started with the first buffered sink, never stopped (the process's exit flushes through
+// FlushLogs).
 void StartFlusher() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::atexit(FlushLogs);
     std::thread([] {
+      FlusherWake& f = Flusher();
       while (true) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        {
+          std::unique_lock<std::mutex> lock(f.mu);
+          f.cv.wait_for(lock, std::chrono::milliseconds(100), [&f] { return f.pending.load(); });
+        }
+        f.pending.store(false);
         FlushLogs();
       }
     }).detach();

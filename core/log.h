@@ -62,11 +62,13 @@ Status InitLogging(const LogOptions& options);
 // replaced by driftguard's. REQUIRES: output != nullptr.
 Status InitLogging(const LogOptions& options, spdlog::sink_ptr output);
 
-// A sink writing lines to file descriptor `fd` (not owned) in batches: warn and more severe lines,
-// and every line once 64 KiB wait, are written at once (with what waits before them); info and
-// below wait at most 100 ms (a flusher thread) or until FlushLogs(), which also runs at exit. One
-// write(2) per batch: logging a line per denied request costs the webhook no system call. A
-// process killed without exiting (SIGKILL) loses at most the last 100 ms of info lines.
+// A sink writing lines to file descriptor `fd` (not owned) in batches, never on the logging
+// thread: a line is appended to a buffer and a flusher thread writes the buffer out every 100 ms,
+// at once after a warn or more severe line or once 64 KiB wait, and on FlushLogs() (also run at
+// exit). One write(2) per batch, so logging a line per denied request costs the webhook no system
+// call, and a stuck output (a full pipe) never blocks a caller: once 8 MiB wait, further lines are
+// dropped and counted, and the count is written as a warning with the next batch the output
+// takes. A process killed without exiting (SIGKILL) loses at most the last 100 ms of lines.
 spdlog::sink_ptr MakeBufferedFdSink(int fd);
 
 // Writes out whatever the current output holds back. Thread-safe.

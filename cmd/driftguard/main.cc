@@ -536,6 +536,7 @@ Status RunWebhook(const GlobalOptions&, const GuardStackOptions& options, const 
       options.server.bind_address, stack->server->secure_port(), stack->server->metrics_port(),
       stack->config.kustomizations.size(), webhook::GuardModeName(stack->guard_config.default_mode),
       webhook::ProtectLevelName(stack->guard_config.protect));
+  core::FlushLogs();  // operators and scripts watch for this line
   WaitForTermination();
   stack->server->Stop();  // finishes in-flight reviews
   stack->sync->Stop();
@@ -903,6 +904,7 @@ Status RunInCluster(const RunOptions& options, core::KubeConfig kube, core::Flux
   log->info("driftguard {} running in {} mode against {}: webhook on {}:{}, metrics on port {}",
             core::Version(), options.mode, kube.server, options.stack.server.bind_address,
             stack->server->secure_port(), stack->server->metrics_port());
+  core::FlushLogs();  // operators and scripts watch for this line
   if (!options.port_file.empty()) {
     RETURN_IF_ERROR(WritePortFile(options.port_file, stack->server->secure_port(),
                                   stack->server->metrics_port()));
@@ -946,6 +948,7 @@ Status RunRun(const GlobalOptions&, const RunOptions& options, const Args&) {
       "driftguard {} running in {} mode without a cluster: webhook on {}:{}, metrics on port {}",
       core::Version(), options.mode, options.stack.server.bind_address,
       stack->server->secure_port(), stack->server->metrics_port());
+  core::FlushLogs();  // operators and scripts watch for this line
   if (!options.port_file.empty()) {
     RETURN_IF_ERROR(WritePortFile(options.port_file, stack->server->secure_port(),
                                   stack->server->metrics_port()));

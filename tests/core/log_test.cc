@@ -221,7 +221,17 @@ std::string Drain(int fd) {
   return out;
 }
 
-TEST_F(LogTest, BufferedSinkWritesWarningsAtOnceWithWhatWaitedBeforeThem) {
+std::vector<std::string> Messages(const std::string& text) {
+  std::vector<std::string> msgs;
+  for (const std::string& line : Lines(text)) {
+    auto doc = ParseJson(line);
+    EXPECT_TRUE(doc.ok()) << line;
+    if (doc.ok()) msgs.push_back((*doc)["msg"]);
+  }
+  return msgs;
+}
+
+TEST_F(LogTest, BufferedSinkWritesWarningsPromptlyAndTheRestOnFlush) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
   ASSERT_TRUE(
@@ -229,23 +239,65 @@ TEST_F(LogTest, BufferedSinkWritesWarningsAtOnceWithWhatWaitedBeforeThem) {
   auto log = Logger("buffered");
   log->info("first");
   log->info("second");
-  log->warn("third");  // written at once, after the two lines that waited
-  std::vector<std::string> msgs;
-  for (const std::string& line : Lines(Drain(fds[0]))) {
-    auto doc = ParseJson(line);
-    ASSERT_TRUE(doc.ok()) << line;
-    msgs.push_back((*doc)["msg"]);
+  log->warn("third");  // wakes the writer thread; the lines that waited go out with it
+  std::string text;
+  for (int i = 0; i < 1000 && Lines(text).size() < 3; ++i) {  // a bounded wait, up to 10 s
+    text += Drain(fds[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_THAT(msgs, ElementsAre("first", "second", "third"));
+  EXPECT_THAT(Messages(text), ElementsAre("first", "second", "third"));
 
   log->info("fourth");
   FlushLogs();
-  const auto lines = Lines(Drain(fds[0]));
-  ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ((*ParseJson(lines[0]))["msg"], "fourth");
-  ASSERT_TRUE(InitLogging(LogOptions{}).ok());  // before the pipe closes
+  EXPECT_THAT(Messages(Drain(fds[0])), ElementsAre("fourth"));
+  ASSERT_TRUE(InitLogging(LogOptions{}).ok());  // flushes and detaches the pipe before it closes
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// Nobody reads the output: logging still returns (a blocking sink would hang this test), lines
+// past the 8 MiB buffer are dropped, and the drop count arrives once the output takes lines again.
+TEST_F(LogTest, BufferedSinkNeverBlocksOnAStuckOutputAndCountsWhatItDrops) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);  // blocking: the writer thread waits on a full pipe
+  ASSERT_TRUE(
+      InitLogging(LogOptions{.format = "json", .level = "info"}, MakeBufferedFdSink(fds[1])).ok());
+  auto log = Logger("stuck");
+  const std::string filler(100, 'x');
+  constexpr int kLines = 150000;  // ~20 MB of lines: more than the pipe and the buffer hold
+  for (int i = 0; i < kLines; ++i) log->info("line {} {}", i, filler);
+
+  std::string text;
+  std::thread reader([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  });
+  FlushLogs();
+  ASSERT_TRUE(InitLogging(LogOptions{}).ok());
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+
+  size_t delivered = 0;
+  uint64_t dropped = 0;
+  int last = -1;
+  bool in_order = true;
+  for (const std::string& msg : Messages(text)) {
+    if (msg.starts_with("line ")) {
+      const int i = std::stoi(msg.substr(5));
+      in_order = in_order && i > last;
+      last = i;
+      ++delivered;
+    } else {
+      EXPECT_THAT(msg, MatchesRegex("[0-9]+ log lines were dropped: the log output took no lines "
+                                    "while 8 MiB waited"));
+      dropped += std::stoull(msg);
+    }
+  }
+  EXPECT_TRUE(in_order);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(delivered + dropped, static_cast<uint64_t>(kLines));
 }
 
 }  // namespace

@@ -741,8 +741,8 @@ TEST(FormatValueTest, ShortensLongValues) {
 TEST(FormatValueTest, MatchesNlohmannOnEveryFixtureValue) {
   size_t values = 0;
   std::vector<std::filesystem::path> files;
-  for (const std::string dir : {std::string(DRIFTGUARD_TESTDATA_DIR) + "/admission",
-                                std::string(DRIFTGUARD_SHARED_DIR) + "/admission-samples"}) {
+  for (const std::string& dir : {std::string(DRIFTGUARD_TESTDATA_DIR) + "/admission",
+                                 std::string(DRIFTGUARD_SHARED_DIR) + "/admission-samples"}) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
       if (entry.path().extension() == ".json") files.push_back(entry.path());
     }
