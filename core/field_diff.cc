@@ -714,7 +714,7 @@ std::vector<FieldPath> EnumerateLeaves(const Json& object, const SchemaNode* sch
 }
 
 StatusOr<std::string> HumanPathToPointer(const Json& object, std::string_view path,
-                                         const SchemaNode* schema) {
+                                         const SchemaNode* schema, const Json** value) {
   const Json* cur = &object;
   const SchemaNode* node = schema;
   std::string pointer;
@@ -775,14 +775,17 @@ StatusOr<std::string> HumanPathToPointer(const Json& object, std::string_view pa
       const ListInfo* info = node != nullptr ? node->list() : nullptr;
       bool keyed = KeyedList(node, &keying);
       size_t found = cur->size();
+      std::string rendered;  // "[k=v,...]" of one item
       for (size_t i = 0; i < cur->size() && found == cur->size(); ++i) {
         const Json& item = (*cur)[i];
         if (!item.is_object()) continue;
-        std::string rendered;
         if (keyed && keying.Keyable(item)) {
+          rendered.clear();
           keying.AppendSelector(rendered, item);
-          rendered = rendered.substr(1, rendered.size() - 2);
-          if (rendered == selector) found = i;
+          if (rendered.size() >= 2 &&
+              std::string_view(rendered).substr(1, rendered.size() - 2) == selector) {
+            found = i;
+          }
           continue;
         }
         // No schema keys: every k=v pair must match the item's fields.
@@ -826,6 +829,7 @@ StatusOr<std::string> HumanPathToPointer(const Json& object, std::string_view pa
     node = node != nullptr ? node->Child(key) : nullptr;
     PathBuilder::AppendPointerToken(pointer, key);
   }
+  if (value != nullptr) *value = cur;
   return pointer;
 }
 

@@ -88,9 +88,10 @@ std::vector<FieldPath> EnumerateLeaves(const Json& object, const SchemaNode* sch
 // Resolves a human path (as produced above) to a JSON pointer into `object`. `[k=v,...]` selects
 // the list item whose keys render as given (schema defaults apply), `[N]` selects by index.
 // NotFound when a list item or a field on the way does not exist; InvalidArgument when the path
-// does not parse.
+// does not parse. When `value` is given, it is set to the value the pointer names (saves a
+// FindPointer).
 StatusOr<std::string> HumanPathToPointer(const Json& object, std::string_view path,
-                                         const SchemaNode* schema);
+                                         const SchemaNode* schema, const Json** value = nullptr);
 
 // The human-path spelling of one map key: `name`, or `["app.kubernetes.io/name"]`.
 std::string HumanFieldSegment(std::string_view key);

@@ -124,9 +124,10 @@ StatusOr<JsonRef> ObjectOrNull(const JsonRef& request, std::string_view key,
   return FindObject(request, key, path, /*required=*/false);
 }
 
-// The members the decoder leaves out (see the header): managedFields of both objects.
-constexpr std::string_view kOmittedMembers[] = {"/request/object/metadata/managedFields",
-                                                "/request/oldObject/metadata/managedFields"};
+// The members the decoder leaves out (see the header): managedFields and status of both objects.
+constexpr std::string_view kOmittedMembers[] = {
+    "/request/object/metadata/managedFields", "/request/oldObject/metadata/managedFields",
+    "/request/object/status", "/request/oldObject/status"};
 
 }  // namespace
 

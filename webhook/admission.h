@@ -13,9 +13,10 @@
 //
 // Cost: decoding parses the body once into a core::JsonDoc (a few flat arrays, core/json_doc.h);
 // `object` and `oldObject` are views into it, never copied or re-serialized, and the guard reads
-// them in place. `metadata.managedFields` of `object` and `oldObject` is skipped while parsing and
-// is absent from the decoded objects: it is never part of drift (DESIGN.md, ignored paths) and
-// makes up to half of a review's bytes. Encoding serializes only the response (and the patch,
+// them in place. `metadata.managedFields` and `status` of `object` and `oldObject` are skipped
+// while parsing and are absent from the decoded objects: they are never part of drift (DESIGN.md,
+// ignored paths; `*/status` requests are never guarded) and make up half or more of a review's
+// bytes. Encoding serializes only the response (and the patch,
 // which is base64-encoded as the API requires).
 //
 // Thread safety: the functions are pure and may run concurrently.
@@ -84,7 +85,8 @@ struct AdmissionRequest {
   std::string namespace_;  // empty for cluster-scoped resources
   Operation operation = Operation::kCreate;
   UserInfo user_info;
-  // The objects as sent, minus metadata.managedFields (see above), and the options: views into
+  // The objects as sent, minus metadata.managedFields and status (see above), and the options:
+  // views into
   // `document`, which copies of the request share (it is immutable).
   core::JsonRef object;      // null when absent (DELETE)
   core::JsonRef old_object;  // null when absent (CREATE, CONNECT)

@@ -580,12 +580,11 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
     f.live = std::move(c.old_value);
     f.attempted = std::move(c.new_value);
     if (desired != nullptr) {
-      auto ptr = core::HumanPathToPointer(desired_obj, c.path, desired_schema);
-      if (ptr.ok()) {
-        if (const Json* gv = core::FindPointer(desired_obj, *ptr)) {
-          f.git = *gv;
-          if (const core::FieldOrigin* o = desired->Origin(*ptr)) f.origin = *o;
-        }
+      const Json* gv = nullptr;
+      auto ptr = core::HumanPathToPointer(desired_obj, c.path, desired_schema, &gv);
+      if (ptr.ok() && gv != nullptr) {
+        f.git = *gv;
+        if (const core::FieldOrigin* o = desired->Origin(*ptr)) f.origin = *o;
       }
       if (f.git && f.attempted && *f.git == *f.attempted) continue;  // repair toward Git
     }

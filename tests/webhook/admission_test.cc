@@ -71,9 +71,13 @@ TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
   Json doc = Json::parse(body);
   ASSERT_TRUE(doc["request"]["object"]["metadata"].contains("managedFields"));
   ASSERT_TRUE(doc["request"]["oldObject"]["metadata"].contains("managedFields"));
-  // Identical to the sent objects except for managedFields, which the decoder leaves out.
+  ASSERT_TRUE(doc["request"]["object"].contains("status"));
+  // Identical to the sent objects except for managedFields and status, which the decoder leaves
+  // out.
   doc["request"]["object"]["metadata"].erase("managedFields");
   doc["request"]["oldObject"]["metadata"].erase("managedFields");
+  doc["request"]["object"].erase("status");
+  doc["request"]["oldObject"].erase("status");
   EXPECT_EQ(r.object.ToJson(), doc["request"]["object"]);
   EXPECT_EQ(r.old_object.ToJson(), doc["request"]["oldObject"]);
   EXPECT_EQ(r.object.ToJson()["spec"]["replicas"], 5);
@@ -86,23 +90,26 @@ TEST(DecodeAdmissionReviewTest, DeploymentUpdateKeepsBothObjectsAndUserExtra) {
               ElementsAre("JTI=2b7c9d1e-55aa-4c3e-9f0b-7e6d5c4b3a21"));
 }
 
-TEST(DecodeAdmissionReviewTest, OnlyTopLevelManagedFieldsOfTheObjectsAreLeftOut) {
+TEST(DecodeAdmissionReviewTest, OnlyTheObjectsManagedFieldsAndStatusAreLeftOut) {
   AdmissionRequest r = MustDecode(
       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",)"
       R"("kind":{"version":"v1","kind":"ConfigMap"},"resource":{"version":"v1",)"
       R"("resource":"configmaps"},"operation":"UPDATE","managedFields":1,)"
       R"("object":{"metadata":{"name":"a","managedFields":[{"manager":"x","fieldsV1":)"
       R"({"f:data":{"managedFields":{}}}}],"labels":{"managedFields":"kept"}},)"
-      R"("data":{"managedFields":"kept"},"spec":{"metadata":{"managedFields":[1]}}},)"
+      R"("data":{"managedFields":"kept","status":"kept"},"status":{"ready":true},)"
+      R"("spec":{"metadata":{"managedFields":[1]},"status":1}},)"
       R"("oldObject":{"metadata":{"managedFields":null,"name":"a"},"list":[{"metadata":)"
-      R"({"managedFields":2}}]},"options":{"metadata":{"managedFields":3}}}})");
+      R"({"managedFields":2},"status":"kept"}],"status":null},)"
+      R"("options":{"metadata":{"managedFields":3},"status":4}}})");
   EXPECT_EQ(r.object.ToJson(),
             Json::parse(R"({"metadata":{"name":"a","labels":{"managedFields":"kept"}},)"
-                        R"("data":{"managedFields":"kept"},)"
-                        R"("spec":{"metadata":{"managedFields":[1]}}})"));
+                        R"("data":{"managedFields":"kept","status":"kept"},)"
+                        R"("spec":{"metadata":{"managedFields":[1]},"status":1}})"));
   EXPECT_EQ(r.old_object.ToJson(),
-            Json::parse(R"({"metadata":{"name":"a"},"list":[{"metadata":{"managedFields":2}}]})"));
-  EXPECT_EQ(r.options.ToJson(), Json::parse(R"({"metadata":{"managedFields":3}})"));
+            Json::parse(R"({"metadata":{"name":"a"},"list":[{"metadata":{"managedFields":2},)"
+                        R"("status":"kept"}]})"));
+  EXPECT_EQ(r.options.ToJson(), Json::parse(R"({"metadata":{"managedFields":3},"status":4})"));
 }
 
 TEST(DecodeAdmissionReviewTest, DeleteHasOldObjectOnly) {
@@ -129,7 +136,8 @@ TEST(DecodeAdmissionReviewTest, StatusSubresourceV1beta1) {
   EXPECT_EQ(r.api_version, AdmissionVersion::kV1beta1);
   EXPECT_EQ(r.sub_resource, "status");
   EXPECT_EQ(r.user_info.username, "system:serviceaccount:kube-system:deployment-controller");
-  EXPECT_EQ(r.object.ToJson()["status"]["readyReplicas"], 2);
+  EXPECT_FALSE(r.object.ToJson().contains("status"));  // never guarded, never decoded
+  EXPECT_EQ(r.object.ToJson()["spec"]["replicas"], 3);
 }
 
 TEST(DecodeAdmissionReviewTest, CreateHasNoOldObject) {
