@@ -9,6 +9,44 @@
 
 namespace driftguard::core {
 
+namespace {
+
+inline uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline uint64_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// The `n` (< 8) bytes at `p` as a little-endian number, zero-padded, with whole loads only (a
+// byte-wise copy into a word stalls the load that follows it).
+inline uint64_t LoadShort(const char* p, size_t n) {
+  if (n >= 4) return Load32(p) | (Load32(p + n - 4) << (8 * (n - 4)));
+  if (n == 0) return 0;
+  const auto byte = [p](size_t i) { return static_cast<uint64_t>(static_cast<uint8_t>(p[i])); };
+  return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+}
+
+// Byte equality of two strings, with whole-word loads for the short keys and values that make up
+// most of a Kubernetes object (a memcmp call costs more than the comparison).
+inline bool SameBytes(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n < 8) return LoadShort(a.data(), n) == LoadShort(b.data(), n);
+  if (n <= 16) {
+    return Load64(a.data()) == Load64(b.data()) &&
+           Load64(a.data() + n - 8) == Load64(b.data() + n - 8);
+  }
+  return std::memcmp(a.data(), b.data(), n) == 0;
+}
+
+}  // namespace
+
 // ---- JsonRef -----------------------------------------------------------------------------------
 
 JsonType JsonRef::type() const {
@@ -152,7 +190,7 @@ bool operator==(const JsonRef& a, const JsonRef& b) {
     case JsonType::kBool:
       return a.boolean() == b.boolean();
     case JsonType::kString:
-      return a.string() == b.string();
+      return SameBytes(a.string(), b.string());
     case JsonType::kArray: {
       const size_t n = a.size();
       if (n != b.size()) return false;
@@ -165,7 +203,7 @@ bool operator==(const JsonRef& a, const JsonRef& b) {
       const size_t n = a.size();
       if (n != b.size()) return false;
       for (size_t i = 0; i < n; ++i) {
-        if (a.key(i) != b.key(i) || !(a.value(i) == b.value(i))) return false;
+        if (!SameBytes(a.key(i), b.key(i)) || !(a.value(i) == b.value(i))) return false;
       }
       return true;
     }
@@ -257,27 +295,6 @@ uint64_t HashOf(JsonType type, uint64_t bits) {
 inline uint64_t Fold(uint64_t a, uint64_t b) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-
-inline uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-inline uint64_t Load32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// The `n` (< 8) bytes at `p` as a little-endian number, zero-padded, with whole loads only (a
-// byte-wise copy into a word stalls the load that follows it).
-inline uint64_t LoadShort(const char* p, size_t n) {
-  if (n >= 4) return Load32(p) | (Load32(p + n - 4) << (8 * (n - 4)));
-  if (n == 0) return 0;
-  const auto byte = [p](size_t i) { return static_cast<uint64_t>(static_cast<uint8_t>(p[i])); };
-  return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
 }
 
 // A hash of `s` taking 8 bytes per step; keys and most string values are under 32 bytes, where

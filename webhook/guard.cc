@@ -201,21 +201,63 @@ std::string ShortRevision(const core::DesiredSnapshot& snap) {
   return snap.info().revision.empty() ? snap.ShortCommit() : snap.info().revision;
 }
 
+// Appends FormatValue(value).
+void AppendValue(std::string& out, const std::optional<Json>& value);
+
+// "apps/web/kustomization.yaml:8 @ 0123abc"; nothing when the origin is unknown.
+void AppendOrigin(std::string& out, const DriftedField& f, const core::DesiredSnapshot* snap) {
+  if (f.origin.file.empty()) return;
+  out += f.origin.file;
+  if (f.origin.line > 0) {
+    out += ':';
+    out += std::to_string(f.origin.line);
+  }
+  if (snap != nullptr && !snap->ShortCommit().empty()) {
+    out += " @ ";
+    out += snap->ShortCommit();
+  }
+}
+
 std::string Origin(const DriftedField& f, const core::DesiredSnapshot* snap) {
-  if (f.origin.file.empty()) return "";
-  std::string out = f.origin.file;
-  if (f.origin.line > 0) out += ":" + std::to_string(f.origin.line);
-  if (snap != nullptr && !snap->ShortCommit().empty()) out += " @ " + snap->ShortCommit();
+  std::string out;
+  AppendOrigin(out, f, snap);
   return out;
 }
 
 // "(git: 3, declared in apps/web/kustomization.yaml:8 @ 0123abc)"
-std::string GitNote(const DriftedField& f, const core::DesiredSnapshot* snap,
-                    const std::string& no_state_reason) {
-  if (snap == nullptr) return "(Git state not loaded: " + no_state_reason + ")";
-  if (!f.git) return "(not declared in Git)";
-  std::string where = Origin(f, snap);
-  return "(git: " + FormatValue(f.git) + (where.empty() ? "" : ", declared in " + where) + ")";
+void AppendGitNote(std::string& out, const DriftedField& f, const core::DesiredSnapshot* snap,
+                   const std::string& no_state_reason) {
+  if (snap == nullptr) {
+    out += "(Git state not loaded: ";
+    out += no_state_reason;
+    out += ')';
+    return;
+  }
+  if (!f.git) {
+    out += "(not declared in Git)";
+    return;
+  }
+  out += "(git: ";
+  AppendValue(out, f.git);
+  if (!f.origin.file.empty()) {
+    out += ", declared in ";
+    AppendOrigin(out, f, snap);
+  }
+  out += ')';
+}
+
+// "<prefix>spec.replicas: 3 → 5<middle>(git: 3, declared in ...)", one line of a message.
+std::string FieldLine(std::string_view prefix, const DriftedField& f, std::string_view middle,
+                      const core::DesiredSnapshot* snap, const std::string& no_state_reason) {
+  std::string out(prefix);
+  out += f.path;
+  out += ": ";
+  AppendValue(out, f.live);
+  out += " → ";
+  AppendValue(out, f.attempted);
+  out += middle;
+  AppendGitNote(out, f, snap, no_state_reason);
+  return out;
 }
 
 // Erases the member at `relative` (a JSON pointer) inside `value`, if present.
@@ -331,18 +373,32 @@ bool AppendCompactJson(std::string& out, const Json& v) {
 
 }  // namespace
 
-std::string FormatValue(const std::optional<Json>& value) {
-  if (!value) return "<none>";
-  std::string text;
-  if (!AppendCompactJson(text, *value)) {
-    text = value->dump(-1, ' ', false, Json::error_handler_t::replace);
+namespace {
+
+void AppendValue(std::string& out, const std::optional<Json>& value) {
+  if (!value) {
+    out += "<none>";
+    return;
+  }
+  const size_t start = out.size();
+  if (!AppendCompactJson(out, *value)) {
+    out.resize(start);
+    out += value->dump(-1, ' ', false, Json::error_handler_t::replace);
   }
   constexpr size_t kMax = 80;
-  if (text.size() > kMax) {
-    size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    text = text.substr(0, cut) + "…";
+  if (out.size() - start > kMax) {
+    size_t cut = start + kMax;
+    while (cut > start && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "…";
   }
+}
+
+}  // namespace
+
+std::string FormatValue(const std::optional<Json>& value) {
+  std::string text;
+  AppendValue(text, value);
   return text;
 }
 
@@ -604,9 +660,8 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   if (!break_glass.empty()) {
     if (endpoint == Endpoint::kMutate) return pass("break-glass", "break-glass " + break_glass);
     for (const DriftedField& f : d.drift) {
-      d.response.warnings.push_back("driftguard: break-glass (" + break_glass + "): " + f.path +
-                                    ": " + FormatValue(f.live) + " → " + FormatValue(f.attempted) +
-                                    " " + GitNote(f, snap, no_state_reason));
+      d.response.warnings.push_back(FieldLine("driftguard: break-glass (" + break_glass + "): ", f,
+                                              " ", snap, no_state_reason));
     }
     return pass("break-glass", "break-glass group " + break_glass);
   }
@@ -614,9 +669,8 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   if (mode == GuardMode::kAudit) {
     if (endpoint == Endpoint::kMutate) return pass("allow", "audit is reported by /validate");
     for (const DriftedField& f : d.drift) {
-      d.response.warnings.push_back("driftguard audit: " + f.path + ": " + FormatValue(f.live) +
-                                    " → " + FormatValue(f.attempted) + " drifts from Git " +
-                                    GitNote(f, snap, no_state_reason));
+      d.response.warnings.push_back(
+          FieldLine("driftguard audit: ", f, " drifts from Git ", snap, no_state_reason));
     }
     return pass("audit", std::to_string(d.drift.size()) + " drifted field(s) audited");
   }
@@ -665,8 +719,7 @@ GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) 
   // enforce (or drift that survived a revert): deny, naming every field.
   std::string message = "driftguard: " + what + ", so this change was denied:";
   for (const DriftedField& f : d.drift) {
-    message += "\n  " + f.path + ": " + FormatValue(f.live) + " → " + FormatValue(f.attempted) +
-               " " + GitNote(f, snap, no_state_reason);
+    message += FieldLine("\n  ", f, " ", snap, no_state_reason);
   }
   message += "\nTo change " + std::string(d.drift.size() == 1 ? "it" : "them") +
              ", edit Git and let Kustomization " + owner_text +
