@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -492,6 +493,61 @@ bool AppendJsonString(std::string& out, std::string_view s, bool replace_invalid
   }
   out += '"';
   return true;
+}
+
+void AppendJsonValue(std::string& out, const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      out += "null";
+      return;
+    case Json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: {
+      char buf[24];
+      auto [end, ec] =
+          value.is_number_unsigned()
+              ? std::to_chars(buf, buf + sizeof buf, value.get<Json::number_unsigned_t>())
+              : std::to_chars(buf, buf + sizeof buf, value.get<Json::number_integer_t>());
+      out.append(buf, end);
+      return;
+    }
+    case Json::value_t::string:
+      if (!AppendJsonString(out, value.get_ref<const Json::string_t&>(), false)) {
+        out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+      return;
+    case Json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const Json& item : value) {
+        if (!first) out += ',';
+        first = false;
+        AppendJsonValue(out, item);
+      }
+      out += ']';
+      return;
+    }
+    case Json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        if (!AppendJsonString(out, it.key(), false)) {
+          out += Json(it.key()).dump(-1, ' ', false, Json::error_handler_t::replace);
+        }
+        out += ':';
+        AppendJsonValue(out, it.value());
+      }
+      out += '}';
+      return;
+    }
+    default:  // floats; binary and discarded values never come from a parser
+      out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+      return;
+  }
 }
 
 }  // namespace driftguard::core

@@ -58,6 +58,12 @@ size_t Utf8SequenceLength(std::string_view s, size_t i);
 // with other repair rules. Used on the webhook's response path and by the JSON log format.
 bool AppendJsonString(std::string& out, std::string_view s, bool replace_invalid);
 
+// Appends `value` exactly as value.dump(-1, ' ', false, Json::error_handler_t::replace) writes it,
+// without nlohmann's per-call serializer set-up (a locale lookup and an output adapter, most of
+// the cost of a short value). Floats and strings that are not valid UTF-8 are written by nlohmann
+// itself, so its number formatting and repair rules apply. Never throws.
+void AppendJsonValue(std::string& out, const Json& value);
+
 }  // namespace driftguard::core
 
 #endif  // DRIFTGUARD_CORE_JSON_H_

@@ -153,8 +153,7 @@ class BufferedFdSink final : public spdlog::sinks::sink {
     uint64_t dropped = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      batch_.swap(buffer_);
-      buffer_.clear();
+      batch_.swap(buffer_);  // batch_ was left empty by the previous flush
       dropped = std::exchange(dropped_, 0);
       if (dropped != 0) {
         const std::string text = std::to_string(dropped) +

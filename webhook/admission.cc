@@ -265,8 +265,9 @@ StatusOr<std::string> EncodeAdmissionReview(const AdmissionRequest& request,
   }
   if (response.patch.is_array() && !response.patch.empty()) {
     out += ",\"patch\":";
-    AppendJsonString(
-        out, Base64Encode(response.patch.dump(-1, ' ', false, Json::error_handler_t::replace)));
+    std::string patch;
+    core::AppendJsonValue(patch, response.patch);
+    AppendJsonString(out, Base64Encode(patch));
     out += ",\"patchType\":\"JSONPatch\"";
   }
   if (response.status.has_value()) {

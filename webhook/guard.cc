@@ -1,7 +1,6 @@
 #include "webhook/guard.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include "core/field_diff.h"
@@ -201,8 +200,22 @@ std::string ShortRevision(const core::DesiredSnapshot& snap) {
   return snap.info().revision.empty() ? snap.ShortCommit() : snap.info().revision;
 }
 
-// Appends FormatValue(value).
-void AppendValue(std::string& out, const std::optional<Json>& value);
+// Appends FormatValue(value): compact JSON, cut to 80 bytes with "…", or <none>.
+void AppendValue(std::string& out, const std::optional<Json>& value) {
+  if (!value) {
+    out += "<none>";
+    return;
+  }
+  const size_t start = out.size();
+  core::AppendJsonValue(out, *value);
+  constexpr size_t kMax = 80;
+  if (out.size() - start > kMax) {
+    size_t cut = start + kMax;
+    while (cut > start && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "…";
+  }
+}
 
 // "apps/web/kustomization.yaml:8 @ 0123abc"; nothing when the origin is unknown.
 void AppendOrigin(std::string& out, const DriftedField& f, const core::DesiredSnapshot* snap) {
@@ -314,85 +327,6 @@ struct Subject {
     return kind + " " + (namespace_.empty() ? name : namespace_ + "/" + name);
   }
 };
-
-}  // namespace
-
-namespace {
-
-// Appends `v` as nlohmann's dump(-1, ' ', false) writes it, without the serializer's set-up
-// (a locale lookup and an output adapter per call, most of a short value's cost). False, with
-// `out` partly written, for what it leaves to nlohmann: floats (shortest round-trip formatting)
-// and strings that are not valid UTF-8.
-bool AppendCompactJson(std::string& out, const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null:
-      out += "null";
-      return true;
-    case Json::value_t::boolean:
-      out += v.get<bool>() ? "true" : "false";
-      return true;
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: {
-      char buf[24];
-      auto [end, ec] = v.is_number_unsigned()
-                           ? std::to_chars(buf, buf + sizeof buf, v.get<Json::number_unsigned_t>())
-                           : std::to_chars(buf, buf + sizeof buf, v.get<Json::number_integer_t>());
-      out.append(buf, end);
-      return true;
-    }
-    case Json::value_t::string:
-      return core::AppendJsonString(out, v.get_ref<const Json::string_t&>(), false);
-    case Json::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const Json& item : v) {
-        if (!first) out += ',';
-        first = false;
-        if (!AppendCompactJson(out, item)) return false;
-      }
-      out += ']';
-      return true;
-    }
-    case Json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ',';
-        first = false;
-        if (!core::AppendJsonString(out, it.key(), false)) return false;
-        out += ':';
-        if (!AppendCompactJson(out, it.value())) return false;
-      }
-      out += '}';
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
-namespace {
-
-void AppendValue(std::string& out, const std::optional<Json>& value) {
-  if (!value) {
-    out += "<none>";
-    return;
-  }
-  const size_t start = out.size();
-  if (!AppendCompactJson(out, *value)) {
-    out.resize(start);
-    out += value->dump(-1, ' ', false, Json::error_handler_t::replace);
-  }
-  constexpr size_t kMax = 80;
-  if (out.size() - start > kMax) {
-    size_t cut = start + kMax;
-    while (cut > start && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-    out += "…";
-  }
-}
 
 }  // namespace
 

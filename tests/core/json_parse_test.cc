@@ -368,5 +368,21 @@ TEST(ParseJsonTest, RejectsInvalidOmitPointers) {
   EXPECT_EQ(got.status().message(), "JsonParseOptions: at most 64 omit_members, got 65");
 }
 
+TEST(AppendJsonValueTest, WritesWhatNlohmannDumpWrites) {
+  const Json values[] = {
+      Json::parse(R"({"b":[1,-2,18446744073709551615,1.5,-0.0,1e300,true,null],"a":{}})"),
+      Json::parse(R"(["tab\t", "quote\"", "ctl\u0001", "é", "", [], {"":""}])"),
+      Json(std::string("bad\xff\xe2\x82")),                                // invalid UTF-8 value
+      Json::object({{std::string("k\xc3"), std::string("v")}, {"x", 2}}),  // invalid UTF-8 key
+      Json(0.1),
+      Json(-7),
+  };
+  for (const Json& v : values) {
+    std::string out = "prefix:";
+    AppendJsonValue(out, v);
+    EXPECT_EQ(out, "prefix:" + v.dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+}
+
 }  // namespace
 }  // namespace driftguard::core
