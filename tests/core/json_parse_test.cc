@@ -384,5 +384,29 @@ TEST(AppendJsonValueTest, WritesWhatNlohmannDumpWrites) {
   }
 }
 
+// Strings are scanned eight bytes at a time; every byte that needs escaping (or starts UTF-8) at
+// every position of a word, and in the tail after the last whole word, must still be written as
+// nlohmann writes it.
+TEST(AppendJsonStringTest, EscapesEveryByteAtEveryPosition) {
+  const std::string specials[] = {"\"",   "\\",       std::string(1, '\0'), "\x1f", "\n",
+                                  "\x7f", "\xc3\xa9", "\xe2\x86\x92",       " "};
+  for (const std::string& special : specials) {
+    for (size_t at = 0; at <= 20; ++at) {
+      std::string s(at, 'a');
+      s += special;
+      s += "bcdefghijk";
+      std::string out = "prefix:";
+      ASSERT_TRUE(AppendJsonString(out, s, /*replace_invalid=*/false)) << "at " << at;
+      EXPECT_EQ(out, "prefix:" + Json(s).dump()) << "special byte(s) at " << at;
+    }
+  }
+  std::string invalid = std::string(13, 'a') + "\xff";
+  std::string out = "prefix:";
+  EXPECT_FALSE(AppendJsonString(out, invalid, /*replace_invalid=*/false));
+  EXPECT_EQ(out, "prefix:");
+  EXPECT_TRUE(AppendJsonString(out, invalid, /*replace_invalid=*/true));
+  EXPECT_EQ(out, "prefix:\"aaaaaaaaaaaaa\xEF\xBF\xBD\"");
+}
+
 }  // namespace
 }  // namespace driftguard::core
