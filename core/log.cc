@@ -4,6 +4,7 @@
 #include <spdlog/sinks/sink.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -42,14 +43,30 @@ std::string_view LevelName(spdlog::level::level_enum level) {
 void AppendTimestamp(std::string& out, std::chrono::system_clock::time_point time) {
   const auto secs = std::chrono::floor<std::chrono::seconds>(time);
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time - secs).count();
-  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, static_cast<int>(millis));
-  out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  // "YYYY-MM-DDTHH:MM:SS." is formatted once per second per thread: gmtime_r and snprintf were
+  // a third of the cost of a log line.
+  struct Cached {
+    std::chrono::system_clock::time_point secs = std::chrono::system_clock::time_point::min();
+    char text[32] = {};
+    size_t size = 0;
+  };
+  thread_local Cached cached;
+  if (secs != cached.secs) {
+    const std::time_t t = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    const int n = std::snprintf(cached.text, sizeof(cached.text), "%04d-%02d-%02dT%02d:%02d:%02d.",
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                tm.tm_sec);
+    cached.size = n > 0 ? std::min(static_cast<size_t>(n), sizeof(cached.text) - 1) : 0;
+    cached.secs = secs;
+  }
+  out.append(cached.text, cached.size);
+  const int ms = static_cast<int>(millis);
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
 }
 
 class LineFormatter final : public spdlog::formatter {

@@ -374,7 +374,46 @@ core::StatusOr<std::unique_ptr<GuardMetrics>> GuardMetrics::Register(
 }
 
 Guard::Guard(GuardConfig config, const core::DesiredStateStore* store, GuardMetrics* metrics)
-    : config_(std::move(config)), store_(store), metrics_(metrics), log_(core::Logger("webhook")) {}
+    : config_(std::move(config)), store_(store), metrics_(metrics), log_(core::Logger("webhook")) {
+  if (metrics_ != nullptr) decision_seconds_ = &metrics_->decision_seconds->WithLabels({});
+}
+
+namespace {
+
+// Positions of the metric label values in Guard::request_counters_; -1 for anything else.
+constexpr std::string_view kDecisionLabels[] = {"allow",  "deny",        "revert",    "audit",
+                                                "exempt", "break-glass", "unmanaged", "unguarded"};
+constexpr std::string_view kModeLabels[] = {"none", "enforce", "revert", "audit"};
+
+template <size_t N>
+int LabelIndex(const std::string_view (&labels)[N], std::string_view value) {
+  for (size_t i = 0; i < N; ++i) {
+    if (labels[i] == value) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+core::Counter& Guard::RequestCounter(Operation operation, const GuardDecision& d) {
+  const std::string_view mode =
+      d.mode.empty() ? std::string_view("none") : std::string_view(d.mode);
+  const int decision_index = LabelIndex(kDecisionLabels, d.decision);
+  const int mode_index = LabelIndex(kModeLabels, mode);
+  const int op_index = static_cast<int>(operation);
+  auto lookup = [&]() -> core::Counter& {
+    return metrics_->requests->WithLabels({OperationName(operation), d.decision, mode});
+  };
+  if (decision_index < 0 || mode_index < 0 || op_index < 0 || op_index >= 4) return lookup();
+  std::atomic<core::Counter*>& slot =
+      request_counters_[static_cast<size_t>((op_index * 8 + decision_index) * 4 + mode_index)];
+  core::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &lookup();  // the family returns the same child to every caller
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
 
 GuardDecision Guard::Decide(const AdmissionRequest& request, Endpoint endpoint) const {
   GuardDecision d;
@@ -672,12 +711,9 @@ AdmissionResponse Guard::Handle(const AdmissionRequest& request, Endpoint endpoi
   auto start = std::chrono::steady_clock::now();
   GuardDecision d = Decide(request, endpoint);
   if (metrics_ != nullptr) {
-    metrics_->decision_seconds->WithLabels({}).Observe(
+    decision_seconds_->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    metrics_->requests
-        ->WithLabels(
-            {OperationName(request.operation), d.decision, d.mode.empty() ? "none" : d.mode})
-        .Inc();
+    RequestCounter(request.operation, d).Inc();
     if (!d.drift.empty() && d.owner && endpoint == Endpoint::kValidate) {
       metrics_->drift_attempts->WithLabels({d.owner->ToString()}).Inc();
     }

@@ -31,6 +31,8 @@
 #ifndef DRIFTGUARD_WEBHOOK_GUARD_H_
 #define DRIFTGUARD_WEBHOOK_GUARD_H_
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,11 +101,17 @@ class Guard : public AdmissionHandler {
 
  private:
   AdmissionResponse Handle(const AdmissionRequest& request, Endpoint endpoint);
+  core::Counter& RequestCounter(Operation operation, const GuardDecision& d);
 
   GuardConfig config_;
   const core::DesiredStateStore* store_;
   GuardMetrics* metrics_;
   std::shared_ptr<spdlog::logger> log_;
+  // Children of metrics_' families resolved once (WithLabels takes a lock both loops contend
+  // for): the unlabelled decision histogram, and requests{operation,decision,mode} for every
+  // combination of the known values, filled in on first use.
+  core::Histogram* decision_seconds_ = nullptr;
+  std::array<std::atomic<core::Counter*>, 4 * 8 * 4> request_counters_{};
 };
 
 // `"text"`, 3, {"a":1}; long values shortened with "…"; nullopt → <none>. Used in messages.
