@@ -89,6 +89,18 @@ JsonRef JsonRef::Find(std::string_view key) const {
   const JsonDoc::Member* first = doc_->members_.data() + n.payload;
   const JsonDoc::Member* last = first + n.size;
   const char* chars = doc_->chars_.data();
+  // Most objects have a handful of members: a scan comparing sizes first beats a binary search
+  // whose every step calls memcmp.
+  constexpr size_t kScanned = 16;
+  if (n.size <= kScanned) {
+    for (const JsonDoc::Member* m = first; m != last; ++m) {
+      if (m->key_size == key.size() &&
+          SameBytes(std::string_view(chars + m->key_offset, m->key_size), key)) {
+        return JsonRef(doc_, m->value);
+      }
+    }
+    return {};
+  }
   const JsonDoc::Member* it =
       std::lower_bound(first, last, key, [chars](const JsonDoc::Member& m, std::string_view k) {
         return std::string_view(chars + m.key_offset, m.key_size) < k;
@@ -321,6 +333,17 @@ inline uint64_t OrderPrefix(std::string_view s) {
   return v;
 }
 
+// A member key's contribution to its object's hash, from the order prefix already computed and
+// the last eight bytes: keys differing only in the middle of a long key collide, which costs a
+// confirming comparison at worst (see JsonRef::hash).
+inline uint64_t KeyHash(uint64_t prefix, std::string_view key) {
+  constexpr uint64_t kA = 0xa0761d6478bd642fULL;
+  constexpr uint64_t kB = 0xe7037ed1a0b428dbULL;
+  const uint64_t tail =
+      key.size() > 8 ? Load64(key.data() + key.size() - 8) + key.size() : key.size();
+  return Fold(prefix ^ kA, tail ^ kB);
+}
+
 }  // namespace
 
 uint32_t JsonDocBuilder::Add(JsonType type, uint32_t size, uint64_t payload, uint64_t hash) {
@@ -419,7 +442,7 @@ void JsonDocBuilder::EndObject(uint32_t object, size_t count) {
     if (i + 1 < count && same_key(entries[i], entries[i + 1])) continue;
     const JsonDoc::Member& m = entries[i].member;
     first[out++] = m;
-    hash = Mix(Mix(hash, HashBytes(key(m))), doc_.nodes_[m.value].hash);
+    hash = Mix(hash, KeyHash(entries[i].prefix, key(m)) ^ doc_.nodes_[m.value].hash);
   }
   doc_.nodes_[object].size = static_cast<uint32_t>(out);
   doc_.nodes_[object].hash = Mix(hash, HashOf(JsonType::kObject, out));

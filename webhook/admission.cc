@@ -1,6 +1,7 @@
 #include "webhook/admission.h"
 
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace driftguard::webhook {
@@ -22,8 +23,29 @@ Status Invalid(std::string_view what) {
   return InvalidArgumentError(std::move(m));
 }
 
-Status WrongType(std::string_view path, std::string_view want, const JsonRef& got) {
-  std::string m(path);
+// A member's path for error messages ("request.kind.version"): up to three names, joined only
+// when an error names them, so a valid review builds no strings for the paths it reads. The last
+// name is the member itself.
+struct Path {
+  std::string_view parent;  // "" at the root
+  std::string_view key;
+  std::string_view member;  // "" when `key` is the member
+
+  std::string_view leaf() const { return member.empty() ? key : member; }
+
+  std::string str() const {
+    std::string out(parent);
+    for (std::string_view part : {key, member}) {
+      if (part.empty()) continue;
+      if (!out.empty()) out += '.';
+      out += part;
+    }
+    return out;
+  }
+};
+
+Status WrongType(const Path& path, std::string_view want, const JsonRef& got) {
+  std::string m = path.str();
   m += " must be ";
   m += want;
   m += ", got ";
@@ -31,23 +53,23 @@ Status WrongType(std::string_view path, std::string_view want, const JsonRef& go
   return Invalid(m);
 }
 
-// Reads parent[key] into *out. Absent or null leaves *out untouched (an error when `required`:
-// "<path> is missing"); any other non-string is an error naming `path`.
-Status ReadString(const JsonRef& parent, std::string_view key, std::string_view path, bool required,
-                  std::string* out) {
-  const JsonRef v = parent.Find(key);
+Status Missing(const Path& path) { return Invalid(path.str() + " is missing"); }
+
+// Reads parent[path.key] into *out. Absent or null leaves *out untouched (an error when
+// `required`: "<path> is missing"); any other non-string is an error naming the path.
+Status ReadString(const JsonRef& parent, const Path& path, bool required, std::string* out) {
+  const JsonRef v = parent.Find(path.leaf());
   if (v.is_null()) {
-    if (required) return Invalid(std::string(path) + " is missing");
+    if (required) return Missing(path);
     return core::OkStatus();
   }
   if (!v.is_string()) return WrongType(path, "a string", v);
-  *out = v.string();
+  out->assign(v.string());
   return core::OkStatus();
 }
 
-Status ReadStringList(const JsonRef& parent, std::string_view key, std::string_view path,
-                      std::vector<std::string>* out) {
-  const JsonRef v = parent.Find(key);
+Status ReadStringList(const JsonRef& parent, const Path& path, std::vector<std::string>* out) {
+  const JsonRef v = parent.Find(path.leaf());
   if (v.is_null()) return core::OkStatus();
   if (!v.is_array()) return WrongType(path, "an array of strings", v);
   out->reserve(v.size());
@@ -58,40 +80,37 @@ Status ReadStringList(const JsonRef& parent, std::string_view key, std::string_v
   return core::OkStatus();
 }
 
-// Returns parent[key] when it is an object, null when absent or null (an error when required).
-StatusOr<JsonRef> FindObject(const JsonRef& parent, std::string_view key, std::string_view path,
-                             bool required) {
-  const JsonRef v = parent.Find(key);
+// Returns parent[path.key] when it is an object, null when absent or null (an error when
+// required).
+StatusOr<JsonRef> FindObject(const JsonRef& parent, const Path& path, bool required) {
+  const JsonRef v = parent.Find(path.leaf());
   if (v.is_null()) {
-    if (required) return Invalid(std::string(path) + " is missing");
+    if (required) return Missing(path);
     return JsonRef();
   }
   if (!v.is_object()) return WrongType(path, "an object", v);
   return v;
 }
 
-StatusOr<std::optional<GroupVersionKind>> ReadGvk(const JsonRef& request, std::string_view key,
-                                                  bool required) {
-  std::string path = "request." + std::string(key);
-  ASSIGN_OR_RETURN(JsonRef obj, FindObject(request, key, path, required));
-  if (obj.is_null()) return std::optional<GroupVersionKind>();
-  GroupVersionKind gvk;
-  RETURN_IF_ERROR(ReadString(obj, "group", path + ".group", false, &gvk.group));
-  RETURN_IF_ERROR(ReadString(obj, "version", path + ".version", true, &gvk.version));
-  RETURN_IF_ERROR(ReadString(obj, "kind", path + ".kind", true, &gvk.kind));
-  return std::optional<GroupVersionKind>(std::move(gvk));
-}
-
-StatusOr<std::optional<GroupVersionResource>> ReadGvr(const JsonRef& request, std::string_view key,
-                                                      bool required) {
-  std::string path = "request." + std::string(key);
-  ASSIGN_OR_RETURN(JsonRef obj, FindObject(request, key, path, required));
-  if (obj.is_null()) return std::optional<GroupVersionResource>();
-  GroupVersionResource gvr;
-  RETURN_IF_ERROR(ReadString(obj, "group", path + ".group", false, &gvr.group));
-  RETURN_IF_ERROR(ReadString(obj, "version", path + ".version", true, &gvr.version));
-  RETURN_IF_ERROR(ReadString(obj, "resource", path + ".resource", true, &gvr.resource));
-  return std::optional<GroupVersionResource>(std::move(gvr));
+// request.<key> as a GroupVersionKind or GroupVersionResource.
+template <typename T>
+StatusOr<std::optional<T>> ReadGroupVersion(const JsonRef& request, std::string_view key,
+                                            bool required) {
+  const Path path{"request", key, {}};
+  ASSIGN_OR_RETURN(JsonRef obj, FindObject(request, path, required));
+  if (obj.is_null()) return std::optional<T>();
+  T out;
+  const auto read = [&](std::string_view member, bool member_required, std::string* field) {
+    return ReadString(obj, Path{"request", key, member}, member_required, field);
+  };
+  RETURN_IF_ERROR(read("group", false, &out.group));
+  RETURN_IF_ERROR(read("version", true, &out.version));
+  if constexpr (std::is_same_v<T, GroupVersionKind>) {
+    RETURN_IF_ERROR(read("kind", true, &out.kind));
+  } else {
+    RETURN_IF_ERROR(read("resource", true, &out.resource));
+  }
+  return std::optional<T>(std::move(out));
 }
 
 StatusOr<Operation> ParseOperation(std::string_view op) {
@@ -104,24 +123,24 @@ StatusOr<Operation> ParseOperation(std::string_view op) {
 }
 
 Status ReadUserInfo(const JsonRef& request, UserInfo* out) {
-  ASSIGN_OR_RETURN(JsonRef info, FindObject(request, "userInfo", "request.userInfo", false));
+  ASSIGN_OR_RETURN(JsonRef info, FindObject(request, {"request", "userInfo", {}}, false));
   if (info.is_null()) return core::OkStatus();
-  RETURN_IF_ERROR(ReadString(info, "username", "request.userInfo.username", false, &out->username));
-  RETURN_IF_ERROR(ReadString(info, "uid", "request.userInfo.uid", false, &out->uid));
-  RETURN_IF_ERROR(ReadStringList(info, "groups", "request.userInfo.groups", &out->groups));
-  ASSIGN_OR_RETURN(JsonRef extra, FindObject(info, "extra", "request.userInfo.extra", false));
+  constexpr std::string_view kAt = "request.userInfo";
+  RETURN_IF_ERROR(ReadString(info, {kAt, "username", {}}, false, &out->username));
+  RETURN_IF_ERROR(ReadString(info, {kAt, "uid", {}}, false, &out->uid));
+  RETURN_IF_ERROR(ReadStringList(info, {kAt, "groups", {}}, &out->groups));
+  ASSIGN_OR_RETURN(JsonRef extra, FindObject(info, {kAt, "extra", {}}, false));
   for (size_t i = 0; i < extra.size(); ++i) {
     const std::string key(extra.key(i));
     std::vector<std::string>& values = out->extra[key];
-    RETURN_IF_ERROR(ReadStringList(extra, key, "request.userInfo.extra." + key, &values));
+    RETURN_IF_ERROR(ReadStringList(extra, {"request.userInfo.extra", key, {}}, &values));
   }
   return core::OkStatus();
 }
 
 // request[key] when it is an object; null when absent or null.
-StatusOr<JsonRef> ObjectOrNull(const JsonRef& request, std::string_view key,
-                               std::string_view path) {
-  return FindObject(request, key, path, /*required=*/false);
+StatusOr<JsonRef> ObjectOrNull(const JsonRef& request, std::string_view key) {
+  return FindObject(request, {"request", key, {}}, /*required=*/false);
 }
 
 // The members the decoder leaves out (see the header): managedFields and status of both objects.
@@ -156,10 +175,10 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
   AdmissionRequest out;
   auto doc = std::make_shared<const core::JsonDoc>(std::move(parsed));
   const JsonRef root = doc->root();
-  if (!root.is_object()) return WrongType("the body", "a JSON object", root);
+  if (!root.is_object()) return WrongType({{}, "the body", {}}, "a JSON object", root);
 
   std::string api_version;
-  RETURN_IF_ERROR(ReadString(root, "apiVersion", "apiVersion", true, &api_version));
+  RETURN_IF_ERROR(ReadString(root, {{}, "apiVersion", {}}, true, &api_version));
   if (api_version == kV1) {
     out.api_version = AdmissionVersion::kV1;
   } else if (api_version == kV1beta1) {
@@ -169,46 +188,49 @@ StatusOr<AdmissionRequest> DecodeAdmissionReview(std::string_view body) {
                    " or " + std::string(kV1beta1) + ")");
   }
   std::string kind;
-  RETURN_IF_ERROR(ReadString(root, "kind", "kind", true, &kind));
+  RETURN_IF_ERROR(ReadString(root, {{}, "kind", {}}, true, &kind));
   if (kind != "AdmissionReview") {
     return Invalid("kind is \"" + kind + "\", want \"AdmissionReview\"");
   }
 
   const JsonRef request = root.Find("request");
   if (request.is_null()) return Invalid("missing \"request\"");
-  if (!request.is_object()) return WrongType("request", "an object", request);
+  if (!request.is_object()) return WrongType({{}, "request", {}}, "an object", request);
 
-  RETURN_IF_ERROR(ReadString(request, "uid", "request.uid", true, &out.uid));
+  RETURN_IF_ERROR(ReadString(request, {"request", "uid", {}}, true, &out.uid));
   if (out.uid.empty()) return Invalid("request.uid is empty");
 
-  ASSIGN_OR_RETURN(std::optional<GroupVersionKind> gvk, ReadGvk(request, "kind", true));
+  ASSIGN_OR_RETURN(std::optional<GroupVersionKind> gvk,
+                   ReadGroupVersion<GroupVersionKind>(request, "kind", true));
   out.kind = std::move(*gvk);
-  ASSIGN_OR_RETURN(std::optional<GroupVersionResource> gvr, ReadGvr(request, "resource", true));
+  ASSIGN_OR_RETURN(std::optional<GroupVersionResource> gvr,
+                   ReadGroupVersion<GroupVersionResource>(request, "resource", true));
   out.resource = std::move(*gvr);
+  RETURN_IF_ERROR(ReadString(request, {"request", "subResource", {}}, false, &out.sub_resource));
+  ASSIGN_OR_RETURN(out.request_kind,
+                   ReadGroupVersion<GroupVersionKind>(request, "requestKind", false));
+  ASSIGN_OR_RETURN(out.request_resource,
+                   ReadGroupVersion<GroupVersionResource>(request, "requestResource", false));
   RETURN_IF_ERROR(
-      ReadString(request, "subResource", "request.subResource", false, &out.sub_resource));
-  ASSIGN_OR_RETURN(out.request_kind, ReadGvk(request, "requestKind", false));
-  ASSIGN_OR_RETURN(out.request_resource, ReadGvr(request, "requestResource", false));
-  RETURN_IF_ERROR(ReadString(request, "requestSubResource", "request.requestSubResource", false,
-                             &out.request_sub_resource));
-  RETURN_IF_ERROR(ReadString(request, "name", "request.name", false, &out.name));
-  RETURN_IF_ERROR(ReadString(request, "namespace", "request.namespace", false, &out.namespace_));
+      ReadString(request, {"request", "requestSubResource", {}}, false, &out.request_sub_resource));
+  RETURN_IF_ERROR(ReadString(request, {"request", "name", {}}, false, &out.name));
+  RETURN_IF_ERROR(ReadString(request, {"request", "namespace", {}}, false, &out.namespace_));
 
   std::string operation;
-  RETURN_IF_ERROR(ReadString(request, "operation", "request.operation", true, &operation));
+  RETURN_IF_ERROR(ReadString(request, {"request", "operation", {}}, true, &operation));
   ASSIGN_OR_RETURN(out.operation, ParseOperation(operation));
 
   RETURN_IF_ERROR(ReadUserInfo(request, &out.user_info));
 
   const JsonRef dry_run = request.Find("dryRun");
   if (!dry_run.is_null()) {
-    if (!dry_run.is_boolean()) return WrongType("request.dryRun", "a boolean", dry_run);
+    if (!dry_run.is_boolean()) return WrongType({"request", "dryRun", {}}, "a boolean", dry_run);
     out.dry_run = dry_run.boolean();
   }
 
-  ASSIGN_OR_RETURN(out.object, ObjectOrNull(request, "object", "request.object"));
-  ASSIGN_OR_RETURN(out.old_object, ObjectOrNull(request, "oldObject", "request.oldObject"));
-  ASSIGN_OR_RETURN(out.options, ObjectOrNull(request, "options", "request.options"));
+  ASSIGN_OR_RETURN(out.object, ObjectOrNull(request, "object"));
+  ASSIGN_OR_RETURN(out.old_object, ObjectOrNull(request, "oldObject"));
+  ASSIGN_OR_RETURN(out.options, ObjectOrNull(request, "options"));
   out.document = std::move(doc);
   return out;
 }
