@@ -49,15 +49,6 @@ inline bool SameBytes(std::string_view a, std::string_view b) {
 
 // ---- JsonRef -----------------------------------------------------------------------------------
 
-JsonType JsonRef::type() const {
-  return doc_ == nullptr ? JsonType::kNull : doc_->nodes_[node_].type;
-}
-
-bool JsonRef::is_number() const {
-  JsonType t = type();
-  return t == JsonType::kInt || t == JsonType::kUint || t == JsonType::kFloat;
-}
-
 const char* JsonRef::type_name() const {
   switch (type()) {
     case JsonType::kNull:
@@ -76,11 +67,6 @@ const char* JsonRef::type_name() const {
       return "object";
   }
   return "null";
-}
-
-size_t JsonRef::size() const {
-  JsonType t = type();
-  return t == JsonType::kArray || t == JsonType::kObject ? doc_->nodes_[node_].size : 0;
 }
 
 JsonRef JsonRef::Find(std::string_view key) const {
@@ -108,31 +94,6 @@ JsonRef JsonRef::Find(std::string_view key) const {
   if (it == last || std::string_view(chars + it->key_offset, it->key_size) != key) return {};
   return JsonRef(doc_, it->value);
 }
-
-std::string_view JsonRef::key(size_t i) const {
-  const JsonDoc::Member& m = doc_->members_[doc_->nodes_[node_].payload + i];
-  return std::string_view(doc_->chars_.data() + m.key_offset, m.key_size);
-}
-
-JsonRef JsonRef::value(size_t i) const {
-  return JsonRef(doc_, doc_->members_[doc_->nodes_[node_].payload + i].value);
-}
-
-JsonRef JsonRef::operator[](size_t i) const {
-  return JsonRef(doc_, doc_->items_[doc_->nodes_[node_].payload + i]);
-}
-
-std::string_view JsonRef::string() const {
-  if (!is_string()) return {};
-  const JsonDoc::Node& n = doc_->nodes_[node_];
-  return std::string_view(doc_->chars_.data() + n.payload, n.size);
-}
-
-bool JsonRef::boolean() const { return doc_->nodes_[node_].payload != 0; }
-int64_t JsonRef::int_value() const { return static_cast<int64_t>(doc_->nodes_[node_].payload); }
-uint64_t JsonRef::uint_value() const { return doc_->nodes_[node_].payload; }
-uint64_t JsonRef::hash() const { return doc_ == nullptr ? 0 : doc_->nodes_[node_].hash; }
-double JsonRef::float_value() const { return std::bit_cast<double>(doc_->nodes_[node_].payload); }
 
 Json JsonRef::ToJson() const {
   switch (type()) {

@@ -24,6 +24,7 @@
 #ifndef DRIFTGUARD_CORE_JSON_DOC_H_
 #define DRIFTGUARD_CORE_JSON_DOC_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -133,6 +134,51 @@ class JsonDoc {
   std::vector<uint32_t> items_;
   std::string chars_;
 };
+
+// ---- JsonRef's accessors, inline: the field diff and equality call them per node. -----------
+
+inline JsonType JsonRef::type() const {
+  return doc_ == nullptr ? JsonType::kNull : doc_->nodes_[node_].type;
+}
+
+inline bool JsonRef::is_number() const {
+  const JsonType t = type();
+  return t == JsonType::kInt || t == JsonType::kUint || t == JsonType::kFloat;
+}
+
+inline size_t JsonRef::size() const {
+  const JsonType t = type();
+  return t == JsonType::kArray || t == JsonType::kObject ? doc_->nodes_[node_].size : 0;
+}
+
+inline std::string_view JsonRef::key(size_t i) const {
+  const JsonDoc::Member& m = doc_->members_[doc_->nodes_[node_].payload + i];
+  return std::string_view(doc_->chars_.data() + m.key_offset, m.key_size);
+}
+
+inline JsonRef JsonRef::value(size_t i) const {
+  return JsonRef(doc_, doc_->members_[doc_->nodes_[node_].payload + i].value);
+}
+
+inline JsonRef JsonRef::operator[](size_t i) const {
+  return JsonRef(doc_, doc_->items_[doc_->nodes_[node_].payload + i]);
+}
+
+inline std::string_view JsonRef::string() const {
+  if (!is_string()) return {};
+  const JsonDoc::Node& n = doc_->nodes_[node_];
+  return std::string_view(doc_->chars_.data() + n.payload, n.size);
+}
+
+inline bool JsonRef::boolean() const { return doc_->nodes_[node_].payload != 0; }
+inline int64_t JsonRef::int_value() const {
+  return static_cast<int64_t>(doc_->nodes_[node_].payload);
+}
+inline uint64_t JsonRef::uint_value() const { return doc_->nodes_[node_].payload; }
+inline uint64_t JsonRef::hash() const { return doc_ == nullptr ? 0 : doc_->nodes_[node_].hash; }
+inline double JsonRef::float_value() const {
+  return std::bit_cast<double>(doc_->nodes_[node_].payload);
+}
 
 // Parses JSON text into a JsonDoc: same acceptance, typing and error messages as ParseJson (valid
 // documents through simdjson, everything else through the reference parser), with the same
