@@ -66,7 +66,7 @@ Json KustomizationObject(const std::string& name, Json annotations = Json::objec
       {"spec", {{"interval", "10m"}, {"path", "./apps/" + name}, {"prune", true}}}};
 }
 
-core::DesiredObject Desired(Json obj, std::unordered_map<std::string, core::FieldOrigin> origins) {
+core::DesiredObject Desired(Json obj, core::FieldOrigins origins) {
   core::DesiredObject d;
   d.ref = core::ObjectRef::FromObject(obj);
   d.object = std::move(obj);

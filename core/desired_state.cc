@@ -5,14 +5,7 @@
 namespace driftguard::core {
 
 const FieldOrigin* DesiredObject::Origin(std::string_view pointer) const {
-  std::string key(pointer);
-  while (true) {
-    auto it = origins.find(key);
-    if (it != origins.end()) return &it->second;
-    if (key.empty()) return nullptr;
-    size_t slash = key.rfind('/');
-    key.resize(slash == std::string::npos ? 0 : slash);
-  }
+  return FindOrigin(origins, pointer);
 }
 
 StatusOr<std::shared_ptr<const DesiredSnapshot>> DesiredSnapshot::Build(

@@ -48,7 +48,7 @@ struct DesiredObject {
   // JSON pointer into `object` -> where it was declared. Entries may be leaves or whole subtrees;
   // Origin() walks up to the nearest recorded ancestor. Origins naming one file share its name
   // (FileName), so an entry costs its pointer string plus 24 bytes.
-  std::unordered_map<std::string, FieldOrigin> origins;
+  FieldOrigins origins;
 
   // Origin of the field at `pointer`, or nullptr when nothing at or above it was recorded.
   const FieldOrigin* Origin(std::string_view pointer) const;

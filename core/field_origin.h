@@ -12,10 +12,12 @@
 #ifndef DRIFTGUARD_CORE_FIELD_ORIGIN_H_
 #define DRIFTGUARD_CORE_FIELD_ORIGIN_H_
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace driftguard::core {
 
@@ -64,6 +66,27 @@ struct FieldOrigin {
 
 inline std::ostream& operator<<(std::ostream& os, const FieldOrigin& o) {
   return os << o.file << ":" << o.line;
+}
+
+// Hashes std::string and std::string_view alike, so a map keyed by std::string can be searched
+// with a view (no temporary string per lookup).
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// JSON pointer -> where the field was declared.
+using FieldOrigins = std::unordered_map<std::string, FieldOrigin, StringViewHash, std::equal_to<>>;
+
+// The origin recorded for `pointer` or its nearest recorded ancestor; nullptr when none is.
+inline const FieldOrigin* FindOrigin(const FieldOrigins& origins, std::string_view pointer) {
+  while (true) {
+    auto it = origins.find(pointer);
+    if (it != origins.end()) return &it->second;
+    if (pointer.empty()) return nullptr;
+    const size_t slash = pointer.rfind('/');
+    pointer = pointer.substr(0, slash == std::string_view::npos ? 0 : slash);
+  }
 }
 
 }  // namespace driftguard::core

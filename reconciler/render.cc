@@ -12,14 +12,8 @@
 namespace driftguard::reconciler {
 
 FieldOrigin RenderedObject::Origin(std::string_view pointer) const {
-  std::string p(pointer);
-  while (true) {
-    auto it = origins.find(p);
-    if (it != origins.end()) return it->second;
-    if (p.empty()) return {};
-    size_t slash = p.rfind('/');
-    p = slash == std::string::npos ? std::string() : p.substr(0, slash);
-  }
+  const FieldOrigin* o = core::FindOrigin(origins, pointer);
+  return o != nullptr ? *o : FieldOrigin{};
 }
 
 core::StatusOr<std::vector<RenderedObject>> RenderKustomization(const std::filesystem::path& dir,

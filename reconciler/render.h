@@ -37,11 +37,12 @@ namespace driftguard::reconciler {
 // File (relative to RenderOptions::root; shared between origins naming it) and 1-based line;
 // empty / 0 when unknown. The same type DesiredState holds, so publishing copies no file names.
 using FieldOrigin = core::FieldOrigin;
+using FieldOrigins = core::FieldOrigins;
 
 struct RenderedObject {
   core::Json object;
   // JSON pointer -> origin. Leaves or subtrees; lookup walks up to the nearest recorded prefix.
-  std::unordered_map<std::string, FieldOrigin> origins;
+  FieldOrigins origins;
   // The origin recorded for `pointer` or its nearest recorded ancestor; {} when none.
   FieldOrigin Origin(std::string_view pointer) const;
 };

@@ -17,7 +17,7 @@
 
 namespace driftguard::reconciler::internal {
 
-using Origins = std::unordered_map<std::string, FieldOrigin>;
+using Origins = core::FieldOrigins;
 
 struct Gvk {
   std::string group, version, kind;

@@ -52,7 +52,7 @@ Json LiveDeployment() {
   return live;
 }
 
-core::DesiredObject Desired(Json obj, std::unordered_map<std::string, core::FieldOrigin> origins) {
+core::DesiredObject Desired(Json obj, core::FieldOrigins origins) {
   core::DesiredObject d;
   d.ref = core::ObjectRef::FromObject(obj);
   d.object = std::move(obj);
