@@ -396,6 +396,8 @@ int LabelIndex(const std::string_view (&labels)[N], std::string_view value) {
 }  // namespace
 
 core::Counter& Guard::RequestCounter(Operation operation, const GuardDecision& d) {
+  static_assert(std::size(kDecisionLabels) == kDecisions && std::size(kModeLabels) == kModes);
+  static_assert(static_cast<size_t>(Operation::kConnect) + 1 == kOperations);
   const std::string_view mode =
       d.mode.empty() ? std::string_view("none") : std::string_view(d.mode);
   const int decision_index = LabelIndex(kDecisionLabels, d.decision);
@@ -404,9 +406,13 @@ core::Counter& Guard::RequestCounter(Operation operation, const GuardDecision& d
   auto lookup = [&]() -> core::Counter& {
     return metrics_->requests->WithLabels({OperationName(operation), d.decision, mode});
   };
-  if (decision_index < 0 || mode_index < 0 || op_index < 0 || op_index >= 4) return lookup();
-  std::atomic<core::Counter*>& slot =
-      request_counters_[static_cast<size_t>((op_index * 8 + decision_index) * 4 + mode_index)];
+  if (decision_index < 0 || mode_index < 0 || op_index < 0 ||
+      op_index >= static_cast<int>(kOperations)) {
+    return lookup();
+  }
+  std::atomic<core::Counter*>& slot = request_counters_
+      [(static_cast<size_t>(op_index) * kDecisions + static_cast<size_t>(decision_index)) * kModes +
+       static_cast<size_t>(mode_index)];
   core::Counter* counter = slot.load(std::memory_order_acquire);
   if (counter == nullptr) {
     counter = &lookup();  // the family returns the same child to every caller

@@ -111,7 +111,8 @@ class Guard : public AdmissionHandler {
   // for): the unlabelled decision histogram, and requests{operation,decision,mode} for every
   // combination of the known values, filled in on first use.
   core::Histogram* decision_seconds_ = nullptr;
-  std::array<std::atomic<core::Counter*>, 4 * 8 * 4> request_counters_{};
+  static constexpr size_t kOperations = 4, kDecisions = 8, kModes = 4;
+  std::array<std::atomic<core::Counter*>, kOperations * kDecisions * kModes> request_counters_{};
 };
 
 // `"text"`, 3, {"a":1}; long values shortened with "…"; nullopt → <none>. Used in messages.

@@ -380,6 +380,45 @@ TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
       << text;
 }
 
+// The guard resolves requests{operation,decision,mode} children once and reuses them; every
+// request must still land in its own series, and one the cache has no slot for (DELETE by an
+// exempt user, an unlabelled object: mode "none") as well.
+TEST_F(GuardTest, RequestsAreCountedByOperationDecisionAndMode) {
+  core::MetricsRegistry registry;
+  auto metrics = GuardMetrics::Register(registry, &store_);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  Guard guard(config_, &store_, metrics->get());
+  Json old_obj = LiveDeployment();
+  Json new_obj = old_obj;
+  new_obj["spec"]["replicas"] = 0;
+  Json unlabelled = old_obj;
+  unlabelled["metadata"].erase("labels");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_FALSE(guard.Validate(Review("UPDATE", old_obj, new_obj, "dev@example.com")).allowed);
+    EXPECT_TRUE(guard.Validate(Review("UPDATE", old_obj, old_obj, "dev@example.com")).allowed);
+    EXPECT_TRUE(
+        guard.Validate(Review("UPDATE", unlabelled, unlabelled, "dev@example.com")).allowed);
+    EXPECT_TRUE(
+        guard.Validate(Review("DELETE", old_obj, Json(), "system:serviceaccount:kube-system:gc"))
+            .allowed);
+  }
+  EXPECT_FALSE(guard.Validate(Review("DELETE", old_obj, Json(), "dev@example.com")).allowed);
+  const std::string text = registry.Render();
+  for (
+      const char* series : {
+          R"(driftguard_admission_requests_total{operation="UPDATE",decision="deny",mode="enforce"} 2)",
+          R"(driftguard_admission_requests_total{operation="UPDATE",decision="allow",mode="enforce"} 2)",
+          R"(driftguard_admission_requests_total{operation="UPDATE",decision="unmanaged",mode="none"} 2)",
+          R"(driftguard_admission_requests_total{operation="DELETE",decision="exempt",mode="none"} 2)",
+          R"(driftguard_admission_requests_total{operation="DELETE",decision="deny",mode="enforce"} 1)",
+      }) {
+    EXPECT_NE(text.find(std::string(series) + "\n"), std::string::npos) << series << "\n" << text;
+  }
+  EXPECT_NE(text.find("driftguard_admission_decision_duration_seconds_count 9\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(GuardTest, NotGuardedObjectsNamespacesAndSuspendedKustomizations) {
   Guard guard = MakeGuard();
   Json old_obj = LiveDeployment();
