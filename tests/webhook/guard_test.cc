@@ -209,8 +209,19 @@ class GuardTest : public ::testing::Test {
 
   Guard MakeGuard() { return Guard(config_, &store_, nullptr); }
 
+  // A guard counting into registry_.
+  std::unique_ptr<Guard> MakeMeteredGuard() {
+    auto metrics = GuardMetrics::Register(registry_, &store_);
+    EXPECT_TRUE(metrics.ok()) << metrics.status();
+    if (!metrics.ok()) return nullptr;
+    metrics_ = std::move(metrics).value();
+    return std::make_unique<Guard>(config_, &store_, metrics_.get());
+  }
+
   GuardConfig config_;
   core::DesiredStateStore store_;
+  core::MetricsRegistry registry_;
+  std::unique_ptr<GuardMetrics> metrics_;
 };
 
 TEST_F(GuardTest, DeniesImageChangeNamingGitFileLineAndCommit) {
@@ -356,10 +367,9 @@ TEST_F(GuardTest, ExemptIdentitiesPassUntouched) {
 }
 
 TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
-  core::MetricsRegistry registry;
-  auto metrics = GuardMetrics::Register(registry, &store_);
-  ASSERT_TRUE(metrics.ok()) << metrics.status();
-  Guard guard(config_, &store_, metrics->get());
+  std::unique_ptr<Guard> metered = MakeMeteredGuard();
+  ASSERT_NE(metered, nullptr);
+  Guard& guard = *metered;
   Json old_obj = LiveDeployment();
   Json new_obj = old_obj;
   new_obj["spec"]["replicas"] = 0;
@@ -370,7 +380,7 @@ TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
   EXPECT_EQ(r.warnings[0],
             "driftguard: break-glass (platform:break-glass): spec.replicas: 3 → 0 (git: 3, "
             "declared in apps/web/production/kustomization.yaml:7 @ 0123456)");
-  std::string text = registry.Render();
+  std::string text = registry_.Render();
   EXPECT_NE(text.find("driftguard_break_glass_total{kustomization=\"flux-system/web\"} 1\n"),
             std::string::npos)
       << text;
@@ -380,14 +390,13 @@ TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
       << text;
 }
 
-// The guard resolves requests{operation,decision,mode} children once and reuses them; every
-// request must still land in its own series, and one the cache has no slot for (DELETE by an
-// exempt user, an unlabelled object: mode "none") as well.
+// The guard resolves each requests{operation,decision,mode} child once and reuses it; every
+// request must still land in its own series (deny, allow, unmanaged and exempt; UPDATE and
+// DELETE; modes enforce and "none").
 TEST_F(GuardTest, RequestsAreCountedByOperationDecisionAndMode) {
-  core::MetricsRegistry registry;
-  auto metrics = GuardMetrics::Register(registry, &store_);
-  ASSERT_TRUE(metrics.ok()) << metrics.status();
-  Guard guard(config_, &store_, metrics->get());
+  std::unique_ptr<Guard> metered = MakeMeteredGuard();
+  ASSERT_NE(metered, nullptr);
+  Guard& guard = *metered;
   Json old_obj = LiveDeployment();
   Json new_obj = old_obj;
   new_obj["spec"]["replicas"] = 0;
@@ -403,7 +412,7 @@ TEST_F(GuardTest, RequestsAreCountedByOperationDecisionAndMode) {
             .allowed);
   }
   EXPECT_FALSE(guard.Validate(Review("DELETE", old_obj, Json(), "dev@example.com")).allowed);
-  const std::string text = registry.Render();
+  const std::string text = registry_.Render();
   for (
       const char* series : {
           R"(driftguard_admission_requests_total{operation="UPDATE",decision="deny",mode="enforce"} 2)",
@@ -551,10 +560,9 @@ TEST_F(GuardTest, RevertRemovesAddedListItemsFromTheHighestIndexDown) {
 }
 
 TEST_F(GuardTest, AuditModeWarnsAndAllows) {
-  core::MetricsRegistry registry;
-  auto metrics = GuardMetrics::Register(registry, &store_);
-  ASSERT_TRUE(metrics.ok());
-  Guard guard(config_, &store_, metrics->get());
+  std::unique_ptr<Guard> metered = MakeMeteredGuard();
+  ASSERT_NE(metered, nullptr);
+  Guard& guard = *metered;
   Json old_obj = {
       {"apiVersion", "v1"},
       {"kind", "ConfigMap"},
@@ -568,7 +576,7 @@ TEST_F(GuardTest, AuditModeWarnsAndAllows) {
                             "driftguard audit: data.beta: \"off\" → \"on\" drifts from Git (git: "
                             "\"off\", declared in apps/flags/cm.yaml:5 @ 0123456)"});
   EXPECT_TRUE(guard.Mutate(Review("UPDATE", old_obj, new_obj)).warnings.empty());
-  std::string text = registry.Render();
+  std::string text = registry_.Render();
   EXPECT_NE(text.find("driftguard_drift_attempts_total{kustomization=\"flux-system/audited\"} 1\n"),
             std::string::npos)
       << text;
