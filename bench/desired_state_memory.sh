@@ -55,7 +55,8 @@ ready() {
 }
 wait_for 600 ready
 ready_ms=$((($(date +%s%N) - start_ns) / 1000000))
-grep -q "objects at" "$S/webhook.log" || { cat "$S/webhook.log" >&2; exit 1; }
+# The log is written by a background thread (at most 100 ms behind): wait for the line.
+wait_for 10 grep -q "objects at" "$S/webhook.log" || { cat "$S/webhook.log" >&2; exit 1; }
 loaded="$(sed -n 's/.*Kustomization flux-system\/apps: \([0-9]*\) objects at.*/\1/p' "$S/webhook.log")"
 sleep "$SETTLE"
 wh_rss="$(proc_mib "$pid" VmRSS)"
