@@ -155,6 +155,7 @@ dg_ready() {
   curl -fsS --cacert "$S/certs/ca.crt" "https://127.0.0.1:$dg_port/readyz"
 }
 wait_for 120 dg_ready
+wait_for 10 grep -q "metrics on port" "$S/webhook.log"  # the log writer may lag a little
 metrics_port="$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$S/webhook.log" | head -1)"
 
 curl -fsS --cacert "$S/certs/ca.crt" -H 'Content-Type: application/json' \
