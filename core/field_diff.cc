@@ -1,5 +1,6 @@
 #include "core/field_diff.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstdint>
@@ -322,6 +323,11 @@ class PathBuilder {
 
   static void AppendPointerToken(std::string& out, std::string_view key) {
     out += '/';
+    // Keys rarely hold '~' or '/': append them whole unless one does.
+    if (std::none_of(key.begin(), key.end(), [](char c) { return c == '~' || c == '/'; })) {
+      out += key;
+      return;
+    }
     for (char c : key) {
       if (c == '~') {
         out += "~0";
@@ -334,8 +340,10 @@ class PathBuilder {
   }
 
   static void AppendIndex(std::string& out, size_t index) {
-    out += '/';
-    out += std::to_string(index);
+    char buf[24];
+    buf[0] = '/';
+    const char* end = std::to_chars(buf + 1, buf + sizeof buf, index).ptr;
+    out.append(buf, static_cast<size_t>(end - buf));
   }
 };
 

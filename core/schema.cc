@@ -13,6 +13,19 @@ using internal::kSchemaLists;
 using internal::kSchemaNodeCount;
 using internal::kSchemaNodes;
 
+namespace {
+
+// Byte order, as string_view's operator< gives it, deciding on the first bytes when they differ
+// (they usually do: field names are short and varied) instead of calling memcmp.
+bool NameLess(std::string_view a, std::string_view b) {
+  if (!a.empty() && !b.empty() && a.front() != b.front()) {
+    return static_cast<unsigned char>(a.front()) < static_cast<unsigned char>(b.front());
+  }
+  return a < b;
+}
+
+}  // namespace
+
 const SchemaNode* SchemaNode::Child(std::string_view field) const {
   if (kind_ == SchemaKind::kMap) return Items();
   if (kind_ != SchemaKind::kObject) return nullptr;
@@ -20,8 +33,8 @@ const SchemaNode* SchemaNode::Child(std::string_view field) const {
   const internal::SchemaFieldEntry* end = begin + fields_count_;
   const internal::SchemaFieldEntry* it = std::lower_bound(
       begin, end, field,
-      [](const internal::SchemaFieldEntry& e, std::string_view f) { return e.name < f; });
-  if (it == end || it->name != field) return nullptr;
+      [](const internal::SchemaFieldEntry& e, std::string_view f) { return NameLess(e.name, f); });
+  if (it == end || it->name.size() != field.size() || it->name != field) return nullptr;
   return &kSchemaNodes[it->node];
 }
 
