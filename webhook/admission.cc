@@ -55,7 +55,7 @@ Status WrongType(const Path& path, std::string_view want, const JsonRef& got) {
 
 Status Missing(const Path& path) { return Invalid(path.str() + " is missing"); }
 
-// Reads parent[path.key] into *out. Absent or null leaves *out untouched (an error when
+// Reads parent[path.leaf()] into *out. Absent or null leaves *out untouched (an error when
 // `required`: "<path> is missing"); any other non-string is an error naming the path.
 Status ReadString(const JsonRef& parent, const Path& path, bool required, std::string* out) {
   const JsonRef v = parent.Find(path.leaf());
@@ -80,7 +80,7 @@ Status ReadStringList(const JsonRef& parent, const Path& path, std::vector<std::
   return core::OkStatus();
 }
 
-// Returns parent[path.key] when it is an object, null when absent or null (an error when
+// Returns parent[path.leaf()] when it is an object, null when absent or null (an error when
 // required).
 StatusOr<JsonRef> FindObject(const JsonRef& parent, const Path& path, bool required) {
   const JsonRef v = parent.Find(path.leaf());

@@ -209,19 +209,20 @@ class GuardTest : public ::testing::Test {
 
   Guard MakeGuard() { return Guard(config_, &store_, nullptr); }
 
-  // A guard counting into registry_.
-  std::unique_ptr<Guard> MakeMeteredGuard() {
+  // A guard counting into registry_, owned by the fixture.
+  Guard& MeteredGuard() {
     auto metrics = GuardMetrics::Register(registry_, &store_);
     EXPECT_TRUE(metrics.ok()) << metrics.status();
-    if (!metrics.ok()) return nullptr;
-    metrics_ = std::move(metrics).value();
-    return std::make_unique<Guard>(config_, &store_, metrics_.get());
+    if (metrics.ok()) metrics_ = std::move(metrics).value();
+    metered_ = std::make_unique<Guard>(config_, &store_, metrics_.get());
+    return *metered_;
   }
 
   GuardConfig config_;
   core::DesiredStateStore store_;
   core::MetricsRegistry registry_;
   std::unique_ptr<GuardMetrics> metrics_;
+  std::unique_ptr<Guard> metered_;
 };
 
 TEST_F(GuardTest, DeniesImageChangeNamingGitFileLineAndCommit) {
@@ -367,9 +368,7 @@ TEST_F(GuardTest, ExemptIdentitiesPassUntouched) {
 }
 
 TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
-  std::unique_ptr<Guard> metered = MakeMeteredGuard();
-  ASSERT_NE(metered, nullptr);
-  Guard& guard = *metered;
+  Guard& guard = MeteredGuard();
   Json old_obj = LiveDeployment();
   Json new_obj = old_obj;
   new_obj["spec"]["replicas"] = 0;
@@ -394,9 +393,7 @@ TEST_F(GuardTest, BreakGlassPassesWithWarningsAndIsCounted) {
 // request must still land in its own series (deny, allow, unmanaged and exempt; UPDATE and
 // DELETE; modes enforce and "none").
 TEST_F(GuardTest, RequestsAreCountedByOperationDecisionAndMode) {
-  std::unique_ptr<Guard> metered = MakeMeteredGuard();
-  ASSERT_NE(metered, nullptr);
-  Guard& guard = *metered;
+  Guard& guard = MeteredGuard();
   Json old_obj = LiveDeployment();
   Json new_obj = old_obj;
   new_obj["spec"]["replicas"] = 0;
@@ -560,9 +557,7 @@ TEST_F(GuardTest, RevertRemovesAddedListItemsFromTheHighestIndexDown) {
 }
 
 TEST_F(GuardTest, AuditModeWarnsAndAllows) {
-  std::unique_ptr<Guard> metered = MakeMeteredGuard();
-  ASSERT_NE(metered, nullptr);
-  Guard& guard = *metered;
+  Guard& guard = MeteredGuard();
   Json old_obj = {
       {"apiVersion", "v1"},
       {"kind", "ConfigMap"},
